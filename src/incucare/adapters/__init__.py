@@ -1,0 +1,1 @@
+"""Adapters: storage, geocoding, messaging; everything that talks to the outside world."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy storage: tables, engine set-up, repositories and the unit of work."""

@@ -1,0 +1,316 @@
+"""The relational schema of incucare (SQLAlchemy 2 typed ORM). Alembic migrations mirror this file."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from incucare.adapters.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations are identical on SQLite and PostgreSQL."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Region(Base):
+    """A sales/service region (华东, 华南 ...) covering a list of provinces."""
+
+    __tablename__ = "regions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    provinces: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ServicePoint(Base):
+    """HQ or a regional dispatch point (快速派遣点) with its own parts warehouse."""
+
+    __tablename__ = "service_points"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    city: Mapped[str] = mapped_column(String(64))
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    is_hq: Mapped[bool] = mapped_column(Boolean, default=False)
+    address: Mapped[str] = mapped_column(String(255), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    region: Mapped[Region] = relationship()
+
+
+class User(Base):
+    """A person who logs in: staff, partner or customer. Tenant fields decide what they see."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    service_point_id: Mapped[int | None] = mapped_column(ForeignKey("service_points.id"))
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+
+class Customer(Base):
+    """An organisation that owns incubators: IVF centre, hospital, GMP plant, lab, CDC, distributor."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    account_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    region: Mapped[Region | None] = relationship()
+    account_manager: Mapped[User | None] = relationship(foreign_keys=[account_manager_id])
+
+
+class Site(Base):
+    """A building/lab of a customer at a Chinese address geocoded offline to district and coordinates."""
+
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(255))
+    province: Mapped[str] = mapped_column(String(32), default="")
+    city: Mapped[str] = mapped_column(String(32), default="")
+    district: Mapped[str] = mapped_column(String(32), default="")
+    adcode: Mapped[str] = mapped_column(String(12), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    customer: Mapped[Customer] = relationship()
+    region: Mapped[Region | None] = relationship()
+
+
+class Contact(Base):
+    """A person at a customer who reports faults and receives updates."""
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(128), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    wechat: Mapped[str] = mapped_column(String(64), default="")
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeviceModel(Base):
+    """An incubator model: what can break and which parts fit depend on it."""
+
+    __tablename__ = "device_models"
+    __table_args__ = (UniqueConstraint("brand", "model", name="uq_device_models_brand_model"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(64))
+    co2_sensor: Mapped[str] = mapped_column(String(8))
+    tri_gas: Mapped[bool] = mapped_column(Boolean, default=False)
+    chamber_volume_l: Mapped[int] = mapped_column(Integer)
+
+
+class Device(Base):
+    """One incubator in the installed base, known by its unique serial number."""
+
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("device_models.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    install_date: Mapped[date | None] = mapped_column(Date)
+    warranty_end: Mapped[date | None] = mapped_column(Date)
+    firmware_version: Mapped[str] = mapped_column(String(32), default="")
+    status: Mapped[str] = mapped_column(String(32), default="in_service")
+    created_at: Mapped[datetime]
+    model: Mapped[DeviceModel] = relationship()
+    site: Mapped[Site] = relationship()
+    customer: Mapped[Customer] = relationship()
+
+
+class ContractDevice(Base):
+    """Which devices a contract covers."""
+
+    __tablename__ = "contract_devices"
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), primary_key=True, index=True)
+
+
+class Contract(Base):
+    """A warranty, annual maintenance agreement (年度维保协议) or VIP agreement with SLA targets as data."""
+
+    __tablename__ = "contracts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    sla_targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    visit_quota: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    customer: Mapped[Customer] = relationship()
+    devices: Mapped[list[Device]] = relationship(secondary="contract_devices", order_by="Device.serial")
+
+
+class Ticket(Base):
+    """A fault report (工单) with its status, tier and single accountable owner."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_tier", "status", "tier"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"))
+    description: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    reporter_name: Mapped[str] = mapped_column(String(128), default="")
+    reporter_phone: Mapped[str] = mapped_column(String(32), default="")
+    reporter_email: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[str] = mapped_column(String(16))
+    owner_kind: Mapped[str] = mapped_column(String(8))
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    owner_queue: Mapped[str | None] = mapped_column(String(32))
+    reported_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    device: Mapped[Device] = relationship()
+    customer: Mapped[Customer] = relationship()
+    site: Mapped[Site] = relationship()
+    contract: Mapped[Contract | None] = relationship()
+    owner_user: Mapped[User | None] = relationship(foreign_keys=[owner_user_id])
+
+
+class TicketEvent(Base):
+    """One append-only entry of a ticket's timeline: who did what, when, old → new."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(String(255))
+    new_value: Mapped[str | None] = mapped_column(String(255))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Counter(Base):
+    """Named monotonically increasing sequences (ticket numbers per year)."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class ServiceVisit(Base):
+    """An engineer's visit to a device: repair, preventive inspection, installation or calibration."""
+
+    __tablename__ = "service_visits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    engineer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    summary: Mapped[str] = mapped_column(Text, default="")
+    engineer: Mapped[User | None] = relationship()
+
+
+class PartUsage(Base):
+    """A spare part fitted to a device (consumption from a work report)."""
+
+    __tablename__ = "part_usages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("service_visits.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    part_number: Mapped[str] = mapped_column(String(64))
+    part_name: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    used_at: Mapped[datetime]
+
+
+class Calibration(Base):
+    """A calibration record with as-found / as-left values against a reference instrument."""
+
+    __tablename__ = "calibrations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("service_visits.id"))
+    performed_at: Mapped[datetime]
+    parameter: Mapped[str] = mapped_column(String(16))
+    as_found: Mapped[float] = mapped_column(Float)
+    as_left: Mapped[float] = mapped_column(Float)
+    setpoint: Mapped[float] = mapped_column(Float)
+    reference_instrument: Mapped[str] = mapped_column(String(128), default="")
+    performed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AuditRecord(Base):
+    """Append-only audit trail of every change to any record (who, when, what, old → new)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(128))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")

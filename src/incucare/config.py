@@ -1,0 +1,80 @@
+"""The one Settings class: every process (server, workers, CLI) reads INCUCARE_* variables here."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "incucare-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Configuration from the environment; a bad value stops the process at start-up with its name."""
+
+    model_config = SettingsConfigDict(env_prefix="INCUCARE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///var/incucare.db", description="SQLAlchemy URL")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: str = Field(default=DEV_SECRET, min_length=16)
+    production: bool = False
+    timezone: str = "Asia/Shanghai"
+    default_language: str = "zh"
+    token_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    session_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1)
+    max_upload_mb: int = Field(default=20, ge=1)
+    log_level: str = "info"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'") from exc
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("zh", "en"):
+            raise ValueError("default_language must be 'zh' or 'en'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        if not value.startswith(("sqlite:", "postgresql+psycopg:")):
+            raise ValueError("database_url must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    def check_production(self) -> None:
+        """Refuse to run in production with the development secret."""
+        if self.production and self.secret_key == DEV_SECRET:
+            raise ValueError("INCUCARE_SECRET_KEY must be set when INCUCARE_PRODUCTION=true")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The service organisation's local time zone (calendars, ticket-number years, pages)."""
+        return ZoneInfo(self.timezone)
+
+    def sqlite_path(self) -> Path | None:
+        """The file behind a sqlite URL, so the CLI can create its folder; None for other databases."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
+            return Path(self.database_url.removeprefix(prefix))
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process."""
+    settings = Settings()
+    settings.check_production()
+    return settings

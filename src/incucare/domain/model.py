@@ -1,0 +1,195 @@
+"""The vocabulary of the installed base and of tickets: code lists with zh/en labels and value objects.
+
+Persistence lives in ``adapters/db``; these types are what the rules and the pages speak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from incucare.domain.labels import LabelledEnum
+
+
+class Role(LabelledEnum):
+    """What a user does; decides which actions they may take and (with the tenant) what they see."""
+
+    ADMIN = ("admin", "系统管理员", "Administrator")
+    SERVICE_MANAGER = ("service_manager", "售后经理(总部)", "Service manager (HQ)")
+    HQ_EXPERT = ("hq_expert", "总部技术专家", "HQ expert")
+    DISPATCHER = ("dispatcher", "调度员", "Dispatcher")
+    AGENT = ("agent", "一线客服(远程支持)", "Tier-1 agent")
+    ENGINEER = ("engineer", "区域工程师", "Field engineer")
+    PARTNER = ("partner", "区域经销商/服务商", "Regional partner")
+    CUSTOMER = ("customer", "客户", "Customer")
+
+
+STAFF_ROLES = frozenset(
+    {Role.ADMIN, Role.SERVICE_MANAGER, Role.HQ_EXPERT, Role.DISPATCHER, Role.AGENT, Role.ENGINEER}
+)
+"""Roles that work for the manufacturer and see the whole installed base."""
+
+MANAGER_ROLES = frozenset({Role.ADMIN, Role.SERVICE_MANAGER})
+"""Roles allowed to edit master data (customers, contracts, devices) and import the installed base."""
+
+
+class CustomerKind(LabelledEnum):
+    """The kind of organisation: drives default priorities (embryos, GMP batches) and reporting."""
+
+    IVF_CENTRE = ("ivf_centre", "生殖中心(IVF)", "IVF centre")
+    HOSPITAL = ("hospital", "医院", "Hospital")
+    GMP_PHARMA = ("gmp_pharma", "GMP制药企业", "GMP pharma")
+    RESEARCH_LAB = ("research_lab", "高校/科研院所", "University / research lab")
+    CDC = ("cdc", "疾控中心", "CDC")
+    DISTRIBUTOR = ("distributor", "经销商", "Distributor")
+
+
+class Co2SensorType(LabelledEnum):
+    """CO2 sensing principle: infrared sensors drift less; thermal-conductivity ones need more calibration."""
+
+    IR = ("ir", "红外(IR)", "Infrared (IR)")
+    TC = ("tc", "热导(TC)", "Thermal conductivity (TC)")
+
+
+class DeviceStatus(LabelledEnum):
+    """Operational state of one incubator in the installed base."""
+
+    IN_SERVICE = ("in_service", "运行中", "In service")
+    UNDER_REPAIR = ("under_repair", "维修中", "Under repair")
+    OUT_OF_SERVICE = ("out_of_service", "停用", "Out of service")
+    DECOMMISSIONED = ("decommissioned", "已报废", "Decommissioned")
+
+
+class ContractKind(LabelledEnum):
+    """The promise that covers a device: the SLA engine ranks VIP > annual maintenance > warranty."""
+
+    WARRANTY = ("warranty", "保修", "Warranty")
+    ANNUAL_MAINTENANCE = ("annual_maintenance", "年度维保协议", "Annual maintenance agreement")
+    VIP_SERVICE = ("vip_service", "VIP服务协议", "VIP service agreement")
+
+
+class Channel(LabelledEnum):
+    """Where a fault report came from."""
+
+    PORTAL = ("portal", "客户门户", "Portal")
+    PHONE = ("phone", "电话", "Phone")
+    EMAIL = ("email", "邮件", "E-mail")
+    WECHAT = ("wechat", "微信", "WeChat")
+    API = ("api", "API", "API")
+    IOT = ("iot", "物联网报警", "IoT alarm")
+
+
+class Priority(LabelledEnum):
+    """How urgent a ticket is; the SLA engine scales its targets by it."""
+
+    CRITICAL = ("critical", "紧急", "Critical")
+    HIGH = ("high", "高", "High")
+    NORMAL = ("normal", "普通", "Normal")
+    LOW = ("low", "低", "Low")
+
+
+class Tier(IntEnum):
+    """The three-tier response mechanism (三级售后响应机制)."""
+
+    REMOTE = 1
+    ONSITE = 2
+    HQ = 3
+
+    def label(self, lang: str = "zh") -> str:
+        """Human label of the tier in zh or en."""
+        return _TIER_LABELS[self][1 if lang == "en" else 0]
+
+
+_TIER_LABELS = {
+    Tier.REMOTE: ("一级 · 远程支持", "Tier 1 · remote support"),
+    Tier.ONSITE: ("二级 · 区域工程师上门", "Tier 2 · engineer on site"),
+    Tier.HQ: ("三级 · 总部介入", "Tier 3 · headquarters"),
+}
+
+
+class TicketStatus(LabelledEnum):
+    """Where a ticket is in its lifecycle; the allowed moves are in ``domain.lifecycle``."""
+
+    NEW = ("new", "新建", "New")
+    ACKNOWLEDGED = ("acknowledged", "已受理", "Acknowledged")
+    REMOTE_TROUBLESHOOTING = ("remote_troubleshooting", "远程排查中", "Remote troubleshooting")
+    AWAITING_DISPATCH = ("awaiting_dispatch", "待派工", "Awaiting dispatch")
+    DISPATCHED = ("dispatched", "已派工", "Dispatched")
+    ACCEPTED = ("accepted", "工程师已接单", "Accepted")
+    EN_ROUTE = ("en_route", "工程师在途", "En route")
+    ON_SITE = ("on_site", "工程师已到场", "On site")
+    RESOLVED = ("resolved", "已解决(待确认)", "Resolved")
+    CLOSED = ("closed", "已闭环", "Closed")
+    WAITING_CUSTOMER = ("waiting_customer", "等待客户", "Waiting for customer")
+    WAITING_PARTS = ("waiting_parts", "等待备件", "Waiting for parts")
+    ESCALATED_HQ = ("escalated_hq", "已升级总部", "Escalated to HQ")
+    CANCELLED = ("cancelled", "已取消", "Cancelled")
+    REOPENED = ("reopened", "已重开", "Reopened")
+
+
+OPEN_STATUSES = frozenset(set(TicketStatus) - {TicketStatus.CLOSED, TicketStatus.CANCELLED})
+"""Statuses in which someone still owes the customer something."""
+
+
+class EventKind(LabelledEnum):
+    """Kinds of entries in a ticket's append-only timeline."""
+
+    CREATED = ("created", "创建工单", "Ticket created")
+    STATUS_CHANGED = ("status_changed", "状态变更", "Status changed")
+    TIER_CHANGED = ("tier_changed", "响应级别变更", "Tier changed")
+    OWNER_CHANGED = ("owner_changed", "责任人变更", "Owner changed")
+    PRIORITY_CHANGED = ("priority_changed", "优先级变更", "Priority changed")
+    COMMENT = ("comment", "备注", "Comment")
+
+
+class OwnerKind(LabelledEnum):
+    """An accountable owner is either one named person or one named queue, never nobody."""
+
+    USER = ("user", "个人", "Person")
+    QUEUE = ("queue", "队列", "Queue")
+
+
+class Queue(LabelledEnum):
+    """Named work queues that own a ticket until a person takes it."""
+
+    TIER1 = ("tier1", "一线远程支持队列", "Tier-1 remote support queue")
+    DISPATCH = ("dispatch", "区域派工队列", "Regional dispatch queue")
+    HQ = ("hq", "总部技术支持队列", "HQ support queue")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The single accountable owner of a ticket at one moment (no buck-passing: never empty)."""
+
+    kind: OwnerKind
+    user_id: int | None = None
+    queue: Queue | None = None
+    display: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind is OwnerKind.USER and self.user_id is None:
+            raise ValueError("a personal owner needs a user id")
+        if self.kind is OwnerKind.QUEUE and self.queue is None:
+            raise ValueError("a queue owner needs a queue")
+
+    @classmethod
+    def person(cls, user_id: int, display: str = "") -> Owner:
+        """An owner who is one named user."""
+        return cls(OwnerKind.USER, user_id=user_id, display=display)
+
+    @classmethod
+    def of_queue(cls, queue: Queue) -> Owner:
+        """An owner who is a named queue."""
+        return cls(OwnerKind.QUEUE, queue=queue, display=queue.value)
+
+    def key(self) -> str:
+        """A stable text form for timelines and comparisons: ``user:12`` or ``queue:tier1``."""
+        if self.kind is OwnerKind.USER:
+            return f"user:{self.user_id}"
+        assert self.queue is not None
+        return f"queue:{self.queue.value}"
+
+
+def default_queue_for_tier(tier: Tier) -> Queue:
+    """Which queue is accountable for a ticket at ``tier`` when no person has taken it."""
+    return {Tier.REMOTE: Queue.TIER1, Tier.ONSITE: Queue.DISPATCH, Tier.HQ: Queue.HQ}[tier]

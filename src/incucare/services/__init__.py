@@ -1,0 +1,1 @@
+"""Use cases: load through a unit of work, apply the domain rules, write, audit, commit."""

@@ -1,0 +1,525 @@
+"""The installed base (CRM of every device): customers, sites, contacts, models, devices, contracts.
+
+Every read is filtered by the caller's tenant scope, every write is checked, audited and committed
+as one unit; anything outside the caller's scope is "not found".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from incucare.adapters.db import scoping
+from incucare.adapters.db.tables import (
+    Calibration,
+    Contact,
+    Contract,
+    ContractDevice,
+    Customer,
+    Device,
+    DeviceModel,
+    PartUsage,
+    Region,
+    ServicePoint,
+    ServiceVisit,
+    Site,
+    Ticket,
+)
+from incucare.adapters.geo.cpca_geocoder import GeoPoint, geocode
+from incucare.domain.entitlement import DEFAULT_SLA_TARGETS, ContractTerm, check_sla_targets, pick_contract
+from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from incucare.domain.model import (
+    Co2SensorType,
+    ContractKind,
+    CustomerKind,
+    DeviceStatus,
+    TicketStatus,
+)
+from incucare.services.audit import record_change, snapshot
+from incucare.services.context import Actor
+from incucare.services.paging import Page, paginate
+
+
+def require_manager(actor: Actor) -> None:
+    """Master data is edited by admins and HQ service managers only."""
+    if not actor.is_manager:
+        raise PermissionDenied("only an administrator or service manager may change master data")
+
+
+def require_staff(actor: Actor) -> None:
+    """Some views (all customers, all engineers) are for manufacturer staff only."""
+    if not actor.is_staff:
+        raise PermissionDenied("this is available to service staff only")
+
+
+# ---------------------------------------------------------------- regions and service points
+
+
+def list_regions(session: Session) -> list[Region]:
+    """All service regions, by code."""
+    return list(session.scalars(select(Region).order_by(Region.code)))
+
+
+def list_service_points(session: Session) -> list[ServicePoint]:
+    """HQ first, then the regional points by city."""
+    return list(session.scalars(select(ServicePoint).order_by(ServicePoint.is_hq.desc(), ServicePoint.code)))
+
+
+def region_for_province(session: Session, province: str) -> Region | None:
+    """The service region whose province list includes ``province``."""
+    if not province:
+        return None
+    for region in list_regions(session):
+        if province in (region.provinces or []):
+            return region
+    return None
+
+
+# ---------------------------------------------------------------- customers
+
+
+def get_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
+    """One customer the caller may see."""
+    customer = session.scalar(
+        select(Customer).where(Customer.id == customer_id, scoping.customers_visible(actor.scope))
+    )
+    if customer is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return customer
+
+
+def list_customers(
+    session: Session,
+    actor: Actor,
+    *,
+    q: str | None = None,
+    kind: CustomerKind | None = None,
+    vip: bool | None = None,
+    region_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[Customer]:
+    """Customers in scope, filtered by name/code text, kind, VIP flag and region."""
+    query = select(Customer).where(scoping.customers_visible(actor.scope))
+    if q:
+        like = f"%{q.strip()}%"
+        query = query.where(or_(Customer.name.ilike(like), Customer.code.ilike(like)))
+    if kind is not None:
+        query = query.where(Customer.kind == kind.value)
+    if vip is not None:
+        query = query.where(Customer.vip == vip)
+    if region_id is not None:
+        query = query.where(Customer.region_id == region_id)
+    return paginate(session, query.order_by(Customer.name, Customer.id), limit=limit, offset=offset)
+
+
+def create_customer(
+    session: Session,
+    actor: Actor,
+    *,
+    now: datetime,
+    code: str,
+    name: str,
+    kind: CustomerKind,
+    vip: bool = False,
+    region_id: int | None = None,
+    account_manager_id: int | None = None,
+    phone: str = "",
+    email: str = "",
+    notes: str = "",
+) -> Customer:
+    """Register a customer organisation; the code is unique."""
+    require_manager(actor)
+    if session.scalar(select(Customer.id).where(Customer.code == code)) is not None:
+        raise Conflict(f"a customer with code '{code}' already exists")
+    if region_id is not None and session.get(Region, region_id) is None:
+        raise ValidationFailed(f"region {region_id} does not exist")
+    customer = Customer(
+        code=code, name=name, kind=kind.value, vip=vip, region_id=region_id,
+        account_manager_id=account_manager_id, phone=phone, email=email, notes=notes, created_at=now,
+    )
+    session.add(customer)
+    session.flush()
+    record_change(session, actor, at=now, entity="customer", entity_id=customer.id, action="create",
+                  changes=snapshot(customer, ["code", "name", "kind", "vip", "region_id"]))
+    return customer
+
+
+def update_customer(session: Session, actor: Actor, customer_id: int, *, now: datetime,
+                    changes: dict[str, Any]) -> Customer:
+    """Change a customer's name, kind, VIP flag, account manager or contact details (audited)."""
+    require_manager(actor)
+    customer = get_customer(session, actor, customer_id)
+    allowed = {"name", "kind", "vip", "region_id", "account_manager_id", "phone", "email", "notes"}
+    diff: dict[str, tuple[Any, Any]] = {}
+    for field_name, value in changes.items():
+        if field_name not in allowed:
+            raise ValidationFailed(f"field '{field_name}' cannot be changed")
+        if field_name == "kind":
+            value = CustomerKind.parse(value).value
+        old = getattr(customer, field_name)
+        if old != value:
+            diff[field_name] = (old, value)
+            setattr(customer, field_name, value)
+    if diff:
+        record_change(session, actor, at=now, entity="customer", entity_id=customer.id, action="update",
+                      changes=diff)
+    return customer
+
+
+# ---------------------------------------------------------------- sites and contacts
+
+
+def list_sites(session: Session, actor: Actor, *, customer_id: int | None = None,
+               limit: int = 50, offset: int = 0) -> Page[Site]:
+    """Sites in scope, optionally of one customer."""
+    query = select(Site).where(scoping.sites_visible(actor.scope))
+    if customer_id is not None:
+        query = query.where(Site.customer_id == customer_id)
+    return paginate(session, query.order_by(Site.customer_id, Site.id), limit=limit, offset=offset)
+
+
+def get_site(session: Session, actor: Actor, site_id: int) -> Site:
+    """One site the caller may see."""
+    site = session.scalar(select(Site).where(Site.id == site_id, scoping.sites_visible(actor.scope)))
+    if site is None:
+        raise NotFound(f"site {site_id} not found")
+    return site
+
+
+def apply_geocode(session: Session, site: Site, point: GeoPoint) -> None:
+    """Copy a geocoding result onto a site and place it in the region covering its province."""
+    site.province, site.city, site.district = point.province, point.city, point.district
+    site.adcode, site.latitude, site.longitude = point.adcode, point.latitude, point.longitude
+    region = region_for_province(session, point.province)
+    site.region_id = region.id if region else None
+
+
+def create_site(session: Session, actor: Actor, *, now: datetime, customer_id: int, name: str,
+                address: str) -> Site:
+    """Add a site; its Chinese address is geocoded offline and the site placed in its region."""
+    require_manager(actor)
+    customer = get_customer(session, actor, customer_id)
+    point = geocode(address)
+    if not point.resolved:
+        raise ValidationFailed(f"address '{address}' could not be located; include the province or city",
+                               details=[{"field": "address", "message": "unrecognised address"}])
+    site = Site(customer_id=customer.id, name=name, address=address)
+    apply_geocode(session, site, point)
+    session.add(site)
+    session.flush()
+    if customer.region_id is None:
+        customer.region_id = site.region_id
+    record_change(session, actor, at=now, entity="site", entity_id=site.id, action="create",
+                  changes=snapshot(site, ["customer_id", "name", "address", "province", "city", "district"]))
+    return site
+
+
+def list_contacts(session: Session, actor: Actor, customer_id: int) -> list[Contact]:
+    """The contacts of a visible customer, primary first."""
+    get_customer(session, actor, customer_id)
+    return list(session.scalars(
+        select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.is_primary.desc(), Contact.id)
+    ))
+
+
+def create_contact(session: Session, actor: Actor, *, now: datetime, customer_id: int, name: str,
+                   phone: str = "", email: str = "", wechat: str = "", title: str = "",
+                   site_id: int | None = None, is_primary: bool = False) -> Contact:
+    """Add a person to call at a customer (staff, or the customer for their own organisation)."""
+    if not (actor.is_manager or actor.is_staff or actor.customer_id == customer_id):
+        raise PermissionDenied("you may not add contacts to this customer")
+    get_customer(session, actor, customer_id)
+    if site_id is not None:
+        site = get_site(session, actor, site_id)
+        if site.customer_id != customer_id:
+            raise ValidationFailed("the site belongs to another customer")
+    contact = Contact(customer_id=customer_id, site_id=site_id, name=name, phone=phone, email=email,
+                      wechat=wechat, title=title, is_primary=is_primary)
+    session.add(contact)
+    session.flush()
+    record_change(session, actor, at=now, entity="contact", entity_id=contact.id, action="create",
+                  changes=snapshot(contact, ["customer_id", "name", "phone", "email"]))
+    return contact
+
+
+# ---------------------------------------------------------------- device models and devices
+
+
+def list_device_models(session: Session) -> list[DeviceModel]:
+    """Every incubator model, by brand and model name."""
+    return list(session.scalars(select(DeviceModel).order_by(DeviceModel.brand, DeviceModel.model)))
+
+
+def create_device_model(session: Session, actor: Actor, *, now: datetime, brand: str, model: str,
+                        co2_sensor: Co2SensorType, tri_gas: bool, chamber_volume_l: int) -> DeviceModel:
+    """Add an incubator model to the catalogue."""
+    require_manager(actor)
+    if chamber_volume_l <= 0:
+        raise ValidationFailed("chamber volume must be positive")
+    exists = session.scalar(select(DeviceModel.id).where(DeviceModel.brand == brand, DeviceModel.model == model))
+    if exists is not None:
+        raise Conflict(f"model '{brand} {model}' already exists")
+    row = DeviceModel(brand=brand, model=model, co2_sensor=co2_sensor.value, tri_gas=tri_gas,
+                      chamber_volume_l=chamber_volume_l)
+    session.add(row)
+    session.flush()
+    record_change(session, actor, at=now, entity="device_model", entity_id=row.id, action="create",
+                  changes=snapshot(row, ["brand", "model", "co2_sensor", "tri_gas", "chamber_volume_l"]))
+    return row
+
+
+def _device_query() -> Any:
+    return select(Device).options(
+        joinedload(Device.model), joinedload(Device.site), joinedload(Device.customer)
+    )
+
+
+def get_device(session: Session, actor: Actor, device_id: int) -> Device:
+    """One device the caller may see."""
+    device = session.scalar(_device_query().where(Device.id == device_id, scoping.devices_visible(actor.scope)))
+    if device is None:
+        raise NotFound(f"device {device_id} not found")
+    return device
+
+
+def get_device_by_serial(session: Session, actor: Actor, serial: str) -> Device:
+    """The device with this serial number, if the caller may see it."""
+    device = session.scalar(
+        _device_query().where(Device.serial == serial.strip(), scoping.devices_visible(actor.scope))
+    )
+    if device is None:
+        raise NotFound(f"no device with serial '{serial}'")
+    return device
+
+
+def list_devices(
+    session: Session,
+    actor: Actor,
+    *,
+    serial: str | None = None,
+    q: str | None = None,
+    customer_id: int | None = None,
+    site_id: int | None = None,
+    model_id: int | None = None,
+    status: DeviceStatus | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[Device]:
+    """Devices in scope; ``serial`` is exact, ``q`` searches serials and customer names."""
+    query = _device_query().where(scoping.devices_visible(actor.scope))
+    if serial:
+        query = query.where(Device.serial == serial.strip())
+    if q:
+        like = f"%{q.strip()}%"
+        query = query.join(Customer, Customer.id == Device.customer_id).where(
+            or_(Device.serial.ilike(like), Customer.name.ilike(like))
+        )
+    if customer_id is not None:
+        query = query.where(Device.customer_id == customer_id)
+    if site_id is not None:
+        query = query.where(Device.site_id == site_id)
+    if model_id is not None:
+        query = query.where(Device.model_id == model_id)
+    if status is not None:
+        query = query.where(Device.status == status.value)
+    return paginate(session, query.order_by(Device.serial), limit=limit, offset=offset)
+
+
+def create_device(
+    session: Session,
+    actor: Actor,
+    *,
+    now: datetime,
+    serial: str,
+    model_id: int,
+    site_id: int,
+    install_date: date | None = None,
+    warranty_end: date | None = None,
+    firmware_version: str = "",
+    status: DeviceStatus = DeviceStatus.IN_SERVICE,
+) -> Device:
+    """Register an incubator at a site; the serial number is unique across the installed base."""
+    require_manager(actor)
+    serial = serial.strip()
+    if not serial:
+        raise ValidationFailed("serial must not be empty")
+    if session.scalar(select(Device.id).where(Device.serial == serial)) is not None:
+        raise Conflict(f"a device with serial '{serial}' already exists")
+    if session.get(DeviceModel, model_id) is None:
+        raise ValidationFailed(f"device model {model_id} does not exist")
+    site = get_site(session, actor, site_id)
+    if install_date and warranty_end and warranty_end < install_date:
+        raise ValidationFailed("warranty_end cannot be before install_date")
+    device = Device(serial=serial, model_id=model_id, site_id=site.id, customer_id=site.customer_id,
+                    install_date=install_date, warranty_end=warranty_end, firmware_version=firmware_version,
+                    status=status.value, created_at=now)
+    session.add(device)
+    session.flush()
+    record_change(session, actor, at=now, entity="device", entity_id=device.id, action="create",
+                  changes=snapshot(device, ["serial", "model_id", "site_id", "customer_id", "install_date",
+                                            "warranty_end", "firmware_version", "status"]))
+    return device
+
+
+def update_device(session: Session, actor: Actor, device_id: int, *, now: datetime,
+                  changes: dict[str, Any]) -> Device:
+    """Change a device's site, firmware, status or warranty end (audited)."""
+    require_manager(actor)
+    device = get_device(session, actor, device_id)
+    allowed = {"site_id", "firmware_version", "status", "warranty_end", "install_date", "model_id"}
+    diff: dict[str, tuple[Any, Any]] = {}
+    for field_name, value in changes.items():
+        if field_name not in allowed:
+            raise ValidationFailed(f"field '{field_name}' cannot be changed")
+        if field_name == "status":
+            value = DeviceStatus.parse(value).value
+        if field_name == "site_id":
+            site = get_site(session, actor, int(value))
+            if site.customer_id != device.customer_id:
+                diff["customer_id"] = (device.customer_id, site.customer_id)
+                device.customer_id = site.customer_id
+        if field_name == "model_id" and session.get(DeviceModel, value) is None:
+            raise ValidationFailed(f"device model {value} does not exist")
+        old = getattr(device, field_name)
+        if old != value:
+            diff[field_name] = (old, value)
+            setattr(device, field_name, value)
+    if diff:
+        record_change(session, actor, at=now, entity="device", entity_id=device.id, action="update", changes=diff)
+    return device
+
+
+# ---------------------------------------------------------------- contracts
+
+
+def get_contract(session: Session, actor: Actor, contract_id: int) -> Contract:
+    """One contract the caller may see."""
+    contract = session.scalar(
+        select(Contract).where(Contract.id == contract_id, scoping.contracts_visible(actor.scope))
+    )
+    if contract is None:
+        raise NotFound(f"contract {contract_id} not found")
+    return contract
+
+
+def list_contracts(session: Session, actor: Actor, *, customer_id: int | None = None,
+                   kind: ContractKind | None = None, active_on: date | None = None,
+                   device_id: int | None = None, limit: int = 50, offset: int = 0) -> Page[Contract]:
+    """Contracts in scope, by customer, kind, a day they cover, or a device they cover."""
+    query = select(Contract).where(scoping.contracts_visible(actor.scope))
+    if customer_id is not None:
+        query = query.where(Contract.customer_id == customer_id)
+    if kind is not None:
+        query = query.where(Contract.kind == kind.value)
+    if active_on is not None:
+        query = query.where(Contract.start_date <= active_on, Contract.end_date >= active_on)
+    if device_id is not None:
+        query = query.where(
+            Contract.id.in_(select(ContractDevice.contract_id).where(ContractDevice.device_id == device_id))
+        )
+    return paginate(session, query.order_by(Contract.end_date.desc(), Contract.id), limit=limit, offset=offset)
+
+
+def create_contract(
+    session: Session,
+    actor: Actor,
+    *,
+    now: datetime,
+    number: str,
+    customer_id: int,
+    kind: ContractKind,
+    start_date: date,
+    end_date: date,
+    device_ids: list[int],
+    sla_targets: dict[str, Any] | None = None,
+    visit_quota: int | None = None,
+    notes: str = "",
+) -> Contract:
+    """Sign a contract over some of a customer's devices; SLA targets default to the kind's preset."""
+    require_manager(actor)
+    if end_date < start_date:
+        raise ValidationFailed("end_date cannot be before start_date")
+    if visit_quota is not None and visit_quota < 0:
+        raise ValidationFailed("visit_quota cannot be negative")
+    if session.scalar(select(Contract.id).where(Contract.number == number)) is not None:
+        raise Conflict(f"a contract with number '{number}' already exists")
+    customer = get_customer(session, actor, customer_id)
+    try:
+        targets = check_sla_targets(sla_targets if sla_targets is not None else DEFAULT_SLA_TARGETS[kind])
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    devices = list(session.scalars(select(Device).where(Device.id.in_(device_ids)))) if device_ids else []
+    missing = set(device_ids) - {d.id for d in devices}
+    if missing:
+        raise ValidationFailed(f"devices not found: {sorted(missing)}")
+    foreign = [d.serial for d in devices if d.customer_id != customer.id]
+    if foreign:
+        raise ValidationFailed(f"devices belong to another customer: {', '.join(foreign)}")
+    contract = Contract(number=number, customer_id=customer.id, kind=kind.value, start_date=start_date,
+                        end_date=end_date, sla_targets=targets, visit_quota=visit_quota, notes=notes,
+                        created_at=now)
+    contract.devices = devices
+    session.add(contract)
+    session.flush()
+    record_change(session, actor, at=now, entity="contract", entity_id=contract.id, action="create",
+                  changes={**snapshot(contract, ["number", "customer_id", "kind", "start_date", "end_date",
+                                                 "sla_targets", "visit_quota"]),
+                           "devices": (None, [d.serial for d in devices])})
+    return contract
+
+
+def covering_contract(session: Session, device: Device, day: date) -> Contract | None:
+    """The contract whose promise applies to ``device`` on ``day`` (VIP > annual > warranty)."""
+    rows = session.scalars(
+        select(Contract).join(ContractDevice, ContractDevice.contract_id == Contract.id)
+        .where(ContractDevice.device_id == device.id)
+    ).all()
+    terms = [ContractTerm(c.id, ContractKind(c.kind), c.start_date, c.end_date) for c in rows]
+    chosen = pick_contract(terms, day)
+    if chosen is None:
+        return None
+    return next(c for c in rows if c.id == chosen.contract_id)
+
+
+# ---------------------------------------------------------------- service history
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a device's service history: a ticket, a visit, a part fitted or a calibration."""
+
+    at: datetime
+    kind: str
+    ref_id: int
+    title: str
+    detail: str
+    status: str = ""
+
+
+def device_history(session: Session, actor: Actor, device_id: int, *, limit: int = 100,
+                   offset: int = 0) -> Page[HistoryEntry]:
+    """Everything that ever happened to a device, newest first."""
+    device = get_device(session, actor, device_id)
+    entries: list[HistoryEntry] = []
+    for t in session.scalars(select(Ticket).where(Ticket.device_id == device.id)):
+        entries.append(HistoryEntry(t.reported_at, "ticket", t.id, t.number, t.description,
+                                    TicketStatus(t.status).value))
+    for v in session.scalars(select(ServiceVisit).where(ServiceVisit.device_id == device.id)):
+        who = v.engineer.full_name if v.engineer else ""
+        entries.append(HistoryEntry(v.started_at, "visit", v.id, v.kind, f"{who} {v.summary}".strip()))
+    for p in session.scalars(select(PartUsage).where(PartUsage.device_id == device.id)):
+        entries.append(HistoryEntry(p.used_at, "part", p.id, p.part_number, f"{p.part_name} × {p.quantity}"))
+    for c in session.scalars(select(Calibration).where(Calibration.device_id == device.id)):
+        entries.append(HistoryEntry(
+            c.performed_at, "calibration", c.id, c.parameter,
+            f"setpoint {c.setpoint:g}, as found {c.as_found:g}, as left {c.as_left:g} ({c.reference_instrument})",
+        ))
+    entries.sort(key=lambda e: (e.at, e.kind, e.ref_id), reverse=True)
+    if limit < 1 or offset < 0:
+        raise ValidationFailed("limit must be positive and offset 0 or more")
+    return Page(items=entries[offset:offset + limit], total=len(entries), limit=limit, offset=offset)

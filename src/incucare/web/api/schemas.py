@@ -1,0 +1,407 @@
+"""Pydantic shapes of the JSON API: what goes in (validated, 422 on error) and what comes out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from incucare.adapters.db.tables import Contract, Customer, Device, Site, Ticket, TicketEvent
+from incucare.domain.lifecycle import allowed_targets
+from incucare.domain.model import Channel, ContractKind, CustomerKind, Priority, Queue, TicketStatus, Tier
+from incucare.services.installed_base import HistoryEntry
+from incucare.services.tickets import owner_of
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    """Input models refuse unknown fields, so a typo is an error and not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PageOut(BaseModel, Generic[T]):
+    """Every list answers ``{"items": [...], "total": N, "limit", "offset"}``."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class MeOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    role: str
+    region_id: int | None
+    customer_id: int | None
+    service_point_id: int | None
+    language: str
+
+
+class RegionOut(BaseModel):
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+    provinces: list[str]
+
+
+class ServicePointOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    city: str
+    region_id: int
+    is_hq: bool
+    latitude: float | None
+    longitude: float | None
+
+
+class CustomerOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    kind: CustomerKind
+    vip: bool
+    region_id: int | None
+    account_manager_id: int | None
+    phone: str
+    email: str
+
+    @classmethod
+    def of(cls, c: Customer) -> CustomerOut:
+        return cls(id=c.id, code=c.code, name=c.name, kind=CustomerKind(c.kind), vip=c.vip, region_id=c.region_id,
+                   account_manager_id=c.account_manager_id, phone=c.phone, email=c.email)
+
+
+class CustomerIn(Strict):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=255)
+    kind: CustomerKind
+    vip: bool = False
+    region_id: int | None = None
+    account_manager_id: int | None = None
+    phone: str = Field(default="", max_length=32)
+    email: str = Field(default="", max_length=255)
+    notes: str = ""
+
+
+class CustomerPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    kind: CustomerKind | None = None
+    vip: bool | None = None
+    region_id: int | None = None
+    account_manager_id: int | None = None
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=255)
+    notes: str | None = None
+
+
+class SiteOut(BaseModel):
+    id: int
+    customer_id: int
+    name: str
+    address: str
+    province: str
+    city: str
+    district: str
+    adcode: str
+    latitude: float | None
+    longitude: float | None
+    region_id: int | None
+
+    @classmethod
+    def of(cls, s: Site) -> SiteOut:
+        return cls(id=s.id, customer_id=s.customer_id, name=s.name, address=s.address, province=s.province,
+                   city=s.city, district=s.district, adcode=s.adcode, latitude=s.latitude,
+                   longitude=s.longitude, region_id=s.region_id)
+
+
+class SiteIn(Strict):
+    customer_id: int
+    name: str = Field(min_length=1, max_length=255)
+    address: str = Field(min_length=2, max_length=255)
+
+
+class ContactOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    customer_id: int
+    site_id: int | None
+    name: str
+    title: str
+    phone: str
+    email: str
+    wechat: str
+    is_primary: bool
+
+
+class ContactIn(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    title: str = Field(default="", max_length=128)
+    phone: str = Field(default="", max_length=32)
+    email: str = Field(default="", max_length=255)
+    wechat: str = Field(default="", max_length=64)
+    site_id: int | None = None
+    is_primary: bool = False
+
+
+class DeviceModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    brand: str
+    model: str
+    co2_sensor: str
+    tri_gas: bool
+    chamber_volume_l: int
+
+
+class DeviceModelIn(Strict):
+    brand: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    co2_sensor: str = Field(pattern="^(ir|tc)$")
+    tri_gas: bool = False
+    chamber_volume_l: int = Field(gt=0, le=2000)
+
+
+class DeviceOut(BaseModel):
+    id: int
+    serial: str
+    customer_id: int
+    customer_name: str
+    site_id: int
+    site_name: str
+    model: DeviceModelOut
+    install_date: date | None
+    warranty_end: date | None
+    firmware_version: str
+    status: str
+
+    @classmethod
+    def of(cls, d: Device) -> DeviceOut:
+        return cls(id=d.id, serial=d.serial, customer_id=d.customer_id, customer_name=d.customer.name,
+                   site_id=d.site_id, site_name=d.site.name, model=DeviceModelOut.model_validate(d.model),
+                   install_date=d.install_date, warranty_end=d.warranty_end,
+                   firmware_version=d.firmware_version, status=d.status)
+
+
+class DeviceIn(Strict):
+    serial: str = Field(min_length=1, max_length=64)
+    model_id: int
+    site_id: int
+    install_date: date | None = None
+    warranty_end: date | None = None
+    firmware_version: str = Field(default="", max_length=32)
+    status: str = Field(default="in_service", pattern="^(in_service|under_repair|out_of_service|decommissioned)$")
+
+
+class DevicePatch(Strict):
+    site_id: int | None = None
+    model_id: int | None = None
+    install_date: date | None = None
+    warranty_end: date | None = None
+    firmware_version: str | None = Field(default=None, max_length=32)
+    status: str | None = Field(default=None,
+                               pattern="^(in_service|under_repair|out_of_service|decommissioned)$")
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    kind: str
+    ref_id: int
+    title: str
+    detail: str
+    status: str
+
+    @classmethod
+    def of(cls, h: HistoryEntry) -> HistoryOut:
+        return cls(at=h.at, kind=h.kind, ref_id=h.ref_id, title=h.title, detail=h.detail, status=h.status)
+
+
+class ContractOut(BaseModel):
+    id: int
+    number: str
+    customer_id: int
+    kind: ContractKind
+    start_date: date
+    end_date: date
+    sla_targets: dict[str, int]
+    visit_quota: int | None
+    notes: str
+    device_serials: list[str]
+
+    @classmethod
+    def of(cls, c: Contract) -> ContractOut:
+        return cls(id=c.id, number=c.number, customer_id=c.customer_id, kind=ContractKind(c.kind),
+                   start_date=c.start_date, end_date=c.end_date, sla_targets=c.sla_targets,
+                   visit_quota=c.visit_quota, notes=c.notes, device_serials=[d.serial for d in c.devices])
+
+
+class ContractIn(Strict):
+    number: str = Field(min_length=1, max_length=32)
+    customer_id: int
+    kind: ContractKind
+    start_date: date
+    end_date: date
+    device_ids: list[int] = Field(default_factory=list)
+    sla_targets: dict[str, int] | None = None
+    visit_quota: int | None = Field(default=None, ge=0)
+    notes: str = ""
+
+
+class OwnerOut(BaseModel):
+    kind: str
+    user_id: int | None
+    queue: str | None
+    name: str
+
+
+class TicketCustomerOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    kind: str
+    vip: bool
+
+
+class TicketSiteOut(BaseModel):
+    id: int
+    name: str
+    address: str
+    city: str
+
+
+class TicketDeviceOut(BaseModel):
+    id: int
+    serial: str
+    model: str
+
+
+class TicketContractOut(BaseModel):
+    id: int
+    number: str
+    kind: str
+    sla_targets: dict[str, int]
+
+
+class TicketOut(BaseModel):
+    id: int
+    number: str
+    status: TicketStatus
+    tier: int
+    priority: Priority
+    channel: Channel
+    description: str
+    reported_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    owner: OwnerOut
+    customer: TicketCustomerOut
+    site: TicketSiteOut
+    device: TicketDeviceOut
+    contract: TicketContractOut | None
+    region_id: int | None
+    reporter: dict[str, str]
+    allowed_transitions: list[str]
+
+    @classmethod
+    def of(cls, t: Ticket) -> TicketOut:
+        owner = owner_of(t)
+        owner_name = owner.display if owner.user_id else Queue(owner.queue).zh if owner.queue else ""
+        contract = None
+        if t.contract is not None:
+            contract = TicketContractOut(id=t.contract.id, number=t.contract.number, kind=t.contract.kind,
+                                         sla_targets=t.contract.sla_targets)
+        return cls(
+            id=t.id, number=t.number, status=TicketStatus(t.status), tier=t.tier, priority=Priority(t.priority),
+            channel=Channel(t.channel), description=t.description, reported_at=t.reported_at,
+            created_at=t.created_at, updated_at=t.updated_at, resolved_at=t.resolved_at, closed_at=t.closed_at,
+            owner=OwnerOut(kind=owner.kind.value, user_id=owner.user_id,
+                           queue=owner.queue.value if owner.queue else None, name=owner_name),
+            customer=TicketCustomerOut(id=t.customer.id, code=t.customer.code, name=t.customer.name,
+                                       kind=t.customer.kind, vip=t.customer.vip),
+            site=TicketSiteOut(id=t.site.id, name=t.site.name, address=t.site.address, city=t.site.city),
+            device=TicketDeviceOut(id=t.device.id, serial=t.device.serial,
+                                   model=f"{t.device.model.brand} {t.device.model.model}"),
+            contract=contract, region_id=t.region_id,
+            reporter={"name": t.reporter_name, "phone": t.reporter_phone, "email": t.reporter_email},
+            allowed_transitions=sorted(s.value for s in allowed_targets(TicketStatus(t.status))),
+        )
+
+
+class TicketIn(Strict):
+    device_serial: str = Field(min_length=1, max_length=64)
+    description: str = Field(min_length=1, max_length=10_000)
+    channel: Channel
+    reported_at: datetime | None = None
+    priority: Priority = Priority.NORMAL
+    reporter_name: str = Field(default="", max_length=128)
+    reporter_phone: str = Field(default="", max_length=32)
+    reporter_email: str = Field(default="", max_length=255)
+
+    @field_validator("reported_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a time zone, e.g. 2026-12-04T09:30:00+08:00")
+        return value
+
+
+class TransitionIn(Strict):
+    to: TicketStatus
+    reason: str | None = Field(default=None, max_length=2000)
+    assignee_id: int | None = None
+
+
+class AssignIn(Strict):
+    user_id: int | None = None
+    queue: Queue | None = None
+    reason: str = Field(default="", max_length=2000)
+
+
+class PriorityIn(Strict):
+    priority: Priority
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CommentIn(Strict):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str
+    kind: str
+    old_value: str | None
+    new_value: str | None
+    note: str
+
+    @classmethod
+    def of(cls, e: TicketEvent) -> EventOut:
+        return cls(id=e.id, at=e.at, actor_id=e.actor_id, actor_name=e.actor_name, kind=e.kind,
+                   old_value=e.old_value, new_value=e.new_value, note=e.note)
+
+
+def tier_of(value: int) -> Tier:
+    """Parse a tier number from a query string."""
+    return Tier(value)
+
+
+def page_of(page: Any, convert: Any) -> dict[str, Any]:
+    """Turn a service Page into the API's list shape."""
+    return {"items": [convert(i) for i in page.items], "total": page.total, "limit": page.limit,
+            "offset": page.offset}

@@ -1,0 +1,63 @@
+"""The FastAPI application factory: wires settings, storage, clock and routers together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, text
+from starlette.middleware.sessions import SessionMiddleware
+
+from incucare import __version__
+from incucare.adapters.db.engine import make_engine, make_session_factory
+from incucare.config import Settings, get_settings
+from incucare.services.auth import TokenSigner
+from incucare.services.context import Clock, system_clock
+from incucare.web.api import auth as auth_api
+from incucare.web.api import installed_base as ib_api
+from incucare.web.api import tickets as tickets_api
+from incucare.web.errors import install_error_handlers
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
+               clock: Clock = system_clock) -> FastAPI:
+    """Build the app; tests pass their own engine and clock."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    app = FastAPI(
+        title="incucare",
+        version=__version__,
+        description="After-sales service platform for CO2 incubators: three-tier response with SLAs.",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.clock = clock
+    app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_minutes * 60)
+
+    install_error_handlers(app)
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="incucare_session",
+                       max_age=settings.session_ttl_minutes * 60, same_site="lax",
+                       https_only=settings.production)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        """Liveness and database reachability, for load balancers."""
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+
+    app.include_router(auth_api.router)
+    app.include_router(ib_api.router)
+    app.include_router(tickets_api.router)
+
+    from incucare.web.pages import routes as pages
+
+    app.include_router(pages.router)
+    return app

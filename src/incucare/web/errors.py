@@ -1,0 +1,95 @@
+"""One error shape for the whole API: ``{"error": {"code", "message", "details"}}``, never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from incucare.domain.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+
+log = logging.getLogger("incucare.web")
+
+STATUS_FOR: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+]
+
+
+def status_for(exc: DomainError) -> int:
+    """The HTTP status of a domain error."""
+    for kind, status in STATUS_FOR:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+class NotAuthenticated(Exception):
+    """No valid credentials on a request that needs them."""
+
+
+class PageRedirect(Exception):
+    """A page needs a logged-in user: send the browser to the login page."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    """The shared JSON error shape."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every failure to a precise 4xx (or a logged 500 with a neutral message)."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        details = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+                   for e in exc.errors()]
+        first = details[0] if details else {"field": "body", "message": "invalid"}
+        message = f"invalid input: {first['field']}: {first['message']}"
+        return JSONResponse(error_body("validation_failed", message, details), status_code=422)
+
+    @app.exception_handler(NotAuthenticated)
+    async def _unauthenticated(request: Request, exc: NotAuthenticated) -> Response:
+        return JSONResponse(error_body("not_authenticated", str(exc) or "authentication required"),
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "not_authenticated"}
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), message),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "unexpected server error; it has been logged"),
+                            status_code=500)

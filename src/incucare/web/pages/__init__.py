@@ -1,0 +1,1 @@
+"""Server-rendered pages (zh-CN first, English switch)."""
