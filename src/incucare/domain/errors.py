@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 
 class DomainError(Exception):
@@ -53,7 +54,7 @@ class FieldError:
     field: str
     message: str
     row: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {"field": self.field, "message": self.message}

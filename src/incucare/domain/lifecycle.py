@@ -8,6 +8,7 @@ write the timeline; nothing here touches storage.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ S = TicketStatus
 
 _WORKING = frozenset({S.ACKNOWLEDGED, S.REMOTE_TROUBLESHOOTING, S.AWAITING_DISPATCH, S.ESCALATED_HQ})
 
-TRANSITIONS: Mapping[TicketStatus, frozenset[TicketStatus]] = {
+TRANSITIONS: Mapping[TicketStatus, AbstractSet[TicketStatus]] = {
     S.NEW: _WORKING | {S.WAITING_CUSTOMER, S.RESOLVED, S.CANCELLED},
     S.ACKNOWLEDGED: (_WORKING - {S.ACKNOWLEDGED})
     | {S.WAITING_CUSTOMER, S.WAITING_PARTS, S.RESOLVED, S.CANCELLED},
@@ -47,7 +48,7 @@ TRANSITIONS: Mapping[TicketStatus, frozenset[TicketStatus]] = {
 _FIELD_ROLES = frozenset({Role.ENGINEER, Role.PARTNER})
 _ALL_STAFF = frozenset({Role.ADMIN, Role.SERVICE_MANAGER, Role.HQ_EXPERT, Role.DISPATCHER, Role.AGENT})
 
-WHO_MAY_MOVE_TO: Mapping[TicketStatus, frozenset[Role]] = {
+WHO_MAY_MOVE_TO: Mapping[TicketStatus, AbstractSet[Role]] = {
     S.ACKNOWLEDGED: _ALL_STAFF,
     S.REMOTE_TROUBLESHOOTING: _ALL_STAFF,
     S.AWAITING_DISPATCH: _ALL_STAFF | _FIELD_ROLES,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -33,10 +35,8 @@ def authenticate(session: Session, username: str, password: str) -> User:
     """The active user with this name and password; AuthenticationFailed otherwise."""
     user = session.scalar(select(User).where(User.username == username.strip()))
     if user is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         raise AuthenticationFailed("wrong user name or password")
     try:
         _hasher.verify(user.password_hash, password)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
@@ -273,7 +273,7 @@ def create_device_model(session: Session, actor: Actor, *, now: datetime, brand:
     return row
 
 
-def _device_query() -> Any:
+def _device_query() -> Select[Device]:
     return select(Device).options(
         joinedload(Device.model), joinedload(Device.site), joinedload(Device.customer)
     )

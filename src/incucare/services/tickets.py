@@ -7,11 +7,10 @@ same transaction, and the ticket always has exactly one accountable owner: a per
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
@@ -41,7 +40,7 @@ MAX_DESCRIPTION = 10_000
 ASSIGNABLE_ROLES = frozenset(set(Role) - {Role.CUSTOMER})
 
 
-def _ticket_query() -> Any:
+def _ticket_query() -> Select[Ticket]:
     return select(Ticket).options(
         joinedload(Ticket.device).joinedload(Device.model),
         joinedload(Ticket.customer),

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from incucare.domain.errors import (
@@ -52,8 +52,22 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> dic
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return not (path.startswith(("/api/", "/static/")) or path in ("/healthz", "/openapi.json"))
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    from incucare.web.i18n import pick_language, translator
+    from incucare.web.pages.context import LANG_COOKIE, TEMPLATES
+
+    lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+    return TEMPLATES.TemplateResponse(
+        request, "error.html",
+        {"t": translator(lang), "lang": lang, "status": status, "message": message, "actor": None,
+         "flashes": [], "csrf": ""},
+        status_code=status,
+    )
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -66,7 +80,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
+        if _is_page(request):
+            return _error_page(request, status_for(exc), exc.message)
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status_for(exc))
+
+    @app.exception_handler(PageRedirect)
+    async def _redirect(request: Request, exc: PageRedirect) -> Response:
+        return RedirectResponse(exc.location, status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -83,6 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_page(request) and exc.status_code in (404, 405):
+            return _error_page(request, exc.status_code, str(exc.detail))
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 401: "not_authenticated"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), message),

@@ -1,7 +1,349 @@
-"""Server-rendered pages."""
+"""Server-rendered pages: login, tickets (list, new, detail with actions), devices, customers.
+
+Routes only translate between forms and services; the rules live in services/ and domain/.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from incucare.adapters.db.tables import User
+from incucare.adapters.db.uow import UnitOfWork
+from incucare.domain.errors import DomainError, NotFound, ValidationFailed
+from incucare.domain.labels import LabelledEnum
+from incucare.domain.lifecycle import WHO_MAY_MOVE_TO, allowed_targets
+from incucare.domain.model import (
+    Channel,
+    CustomerKind,
+    DeviceStatus,
+    Priority,
+    Queue,
+    Role,
+    TicketStatus,
+    Tier,
+)
+from incucare.services import installed_base as ib
+from incucare.services import tickets as svc
+from incucare.services.auth import AuthenticationFailed, authenticate
+from incucare.services.paging import Page as ResultPage
+from incucare.web.deps import get_uow
+from incucare.web.i18n import translator
+from incucare.web.pages.context import (
+    TEMPLATES,
+    CsrfFailed,
+    PageDep,
+    check_csrf,
+    csrf_token,
+    flash,
+    request_language,
+    session_login,
+    session_user,
+)
 
 router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative redirects after login (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/tickets"
+
+
+E = TypeVar("E", bound=LabelledEnum)
+
+
+def _enum(kind: type[E], raw: str | None) -> E | None:
+    """A filter value from the query string, or None when absent or unknown (filters never fail a page)."""
+    return kind(raw) if raw is not None and raw in kind._value2member_map_ else None
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _pager(result: ResultPage[Any], request: Request) -> dict[str, Any]:
+    params = dict(request.query_params)
+    params.pop("offset", None)
+    base = urlencode(params)
+
+    def link(offset: int) -> str:
+        return f"?{base}&offset={offset}" if base else f"?offset={offset}"
+
+    prev_link = link(max(0, result.offset - result.limit)) if result.offset > 0 else None
+    next_link = link(result.offset + result.limit) if result.offset + result.limit < result.total else None
+    return {"total": result.total, "start": result.offset + 1 if result.total else 0,
+            "end": min(result.offset + result.limit, result.total), "prev": prev_link, "next": next_link}
+
+
+# ---------------------------------------------------------------- login
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, uow: Annotated[UnitOfWork, Depends(get_uow)], next: str | None = None,
+               error: str | None = None) -> Response:
+    """The login page (already logged-in users go straight on)."""
+    if session_user(request, uow) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    lang = request_language(request)
+    return TEMPLATES.TemplateResponse(request, "login.html", {
+        "t": translator(lang), "lang": lang, "next": _safe_next(next), "error": error, "actor": None,
+        "csrf": csrf_token(request), "flashes": [],
+    }, status_code=401 if error else 200)
+
+
+@router.post("/login")
+def login_submit(request: Request, uow: Annotated[UnitOfWork, Depends(get_uow)],
+                 username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+                 next: Annotated[str, Form()] = "/tickets", csrf: Annotated[str, Form()] = "") -> Response:
+    """Check the password and open a session."""
+    lang = request_language(request)
+    try:
+        check_csrf(request, csrf)
+        user = authenticate(uow.session, username, password)
+    except (AuthenticationFailed, CsrfFailed):
+        return TEMPLATES.TemplateResponse(request, "login.html", {
+            "t": translator(lang), "lang": lang, "next": _safe_next(next), "actor": None, "flashes": [],
+            "error": translator(lang)("login.failed"), "csrf": csrf_token(request), "username": username,
+        }, status_code=401)
+    uow.commit()
+    session_login(request, user)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    """End the session."""
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/")
+def home(page: PageDep) -> Response:
+    """Customers start at their devices; staff at the ticket queue."""
+    return RedirectResponse("/devices" if page.actor.role is Role.CUSTOMER else "/tickets", status_code=303)
+
+
+# ---------------------------------------------------------------- tickets
+
+
+@router.get("/tickets", response_class=HTMLResponse)
+def ticket_list(page: PageDep, request: Request, status: str | None = None, tier: str | None = None,
+                channel: str | None = None, priority: str | None = None, q: str | None = None,
+                serial: str | None = None, open_only: str | None = None, mine: str | None = None,
+                offset: int = 0) -> Response:
+    """The ticket list with filters; bad filter values are ignored rather than failing the page."""
+    wanted = _enum(TicketStatus, status)
+    statuses = [wanted] if wanted else []
+    tier_value = _int_or_none(tier)
+    result = svc.list_tickets(
+        page.uow.session, page.actor, statuses=statuses, open_only=open_only == "1",
+        tier=Tier(tier_value) if tier_value in (1, 2, 3) else None,
+        channel=_enum(Channel, channel),
+        priority=_enum(Priority, priority),
+        device_serial=serial or None, q=q or None,
+        owner_user_id=page.actor.user_id if mine == "1" else None,
+        limit=PAGE_SIZE, offset=max(0, offset),
+    )
+    filters = {"status": status or "", "tier": tier or "", "channel": channel or "", "priority": priority or "",
+               "q": q or "", "serial": serial or "", "open_only": open_only or "", "mine": mine or ""}
+    return page.render("tickets.html", tickets=result.items, pager=_pager(result, request), filters=filters,
+                       statuses=list(TicketStatus), channels=list(Channel), priorities=list(Priority))
+
+
+@router.get("/tickets/new", response_class=HTMLResponse)
+def ticket_new(page: PageDep, q: str | None = None, serial: str | None = None) -> Response:
+    """Find the device (serial or customer name), then describe the fault."""
+    found = []
+    selected = None
+    if serial:
+        try:
+            selected = ib.get_device_by_serial(page.uow.session, page.actor, serial)
+        except NotFound:
+            flash(page.request, f"{serial}: not found", "error")
+    if q and not selected:
+        found = ib.list_devices(page.uow.session, page.actor, q=q, limit=20).items
+        if len(found) == 1:
+            selected = found[0]
+    return page.render("ticket_new.html", q=q or "", found=found, selected=selected, channels=list(Channel),
+                       priorities=list(Priority), form={})
+
+
+@router.post("/tickets/new")
+def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
+                  description: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "portal",
+                  priority: Annotated[str, Form()] = "normal", reporter_name: Annotated[str, Form()] = "",
+                  reporter_phone: Annotated[str, Form()] = "", reported_at: Annotated[str, Form()] = "",
+                  csrf: Annotated[str, Form()] = "") -> Response:
+    """Open the ticket; on a rule violation show the form again with the message and the input kept."""
+    form = {"description": description, "channel": channel, "priority": priority,
+            "reporter_name": reporter_name, "reporter_phone": reporter_phone, "reported_at": reported_at}
+    selected = None
+    try:
+        check_csrf(page.request, csrf)
+        selected = ib.get_device_by_serial(page.uow.session, page.actor, device_serial)
+        when = None
+        if reported_at:
+            try:
+                when = datetime.fromisoformat(reported_at).replace(tzinfo=page.zone)
+            except ValueError as exc:
+                raise ValidationFailed("reported_at: use the date and time picker") from exc
+        chosen_channel = Channel.parse(channel)
+        if page.actor.role is Role.CUSTOMER:
+            chosen_channel = Channel.PORTAL
+        ticket, _ = svc.open_ticket(
+            page.uow.session, page.actor, now=page.request.app.state.clock(), device_serial=device_serial,
+            description=description, channel=chosen_channel,
+            priority=Priority.parse(priority) if page.actor.is_staff else Priority.NORMAL,
+            reported_at=when, reporter_name=reporter_name or (page.actor.name if not page.actor.is_staff else ""),
+            reporter_phone=reporter_phone, zone=page.zone,
+        )
+        page.uow.commit()
+    except CsrfFailed:
+        return page.render("error.html", status_code=403, status=403, message=page.t("error.csrf"))
+    except (DomainError, ValueError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else str(exc)
+        return page.render("ticket_new.html", status_code=422, q="", found=[], selected=selected,
+                           channels=list(Channel), priorities=list(Priority), form=form, error=message)
+    flash(page.request, page.t("ticket.created", number=ticket.number))
+    return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
+
+
+def _assignable_users(page: PageDep) -> list[User]:
+    if not page.actor.is_staff and page.actor.role is not Role.PARTNER:
+        return []
+    query = select(User).where(User.active.is_(True), User.role != Role.CUSTOMER.value)
+    return list(page.uow.session.scalars(query.order_by(User.role, User.full_name)))
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_detail(page: PageDep, ticket_id: int, error: str | None = None, status_code: int = 200) -> Response:
+    """A ticket with its links, its owner, the moves the user may make and the full timeline."""
+    ticket = svc.get_ticket(page.uow.session, page.actor, ticket_id)
+    events = svc.timeline(page.uow.session, page.actor, ticket_id, limit=500).items
+    role = page.actor.role
+    moves = [s for s in TicketStatus if s in allowed_targets(TicketStatus(ticket.status))
+             and (role is Role.ADMIN or role in WHO_MAY_MOVE_TO.get(s, frozenset()))]
+    return page.render("ticket_detail.html", status_code=status_code, ticket=ticket, events=events, moves=moves,
+                       owner=svc.owner_of(ticket), users=_assignable_users(page), queues=list(Queue),
+                       error=error, TicketStatus=TicketStatus, Channel=Channel, Priority=Priority)
+
+
+def _ticket_action(page: PageDep, ticket_id: int, csrf: str, action: Any) -> Response:
+    try:
+        check_csrf(page.request, csrf)
+        action()
+        page.uow.commit()
+    except CsrfFailed:
+        return page.render("error.html", status_code=403, status=403, message=page.t("error.csrf"))
+    except NotFound:
+        raise
+    except DomainError as exc:
+        page.uow.session.rollback()
+        from incucare.web.errors import status_for
+
+        return ticket_detail(page, ticket_id, error=exc.message, status_code=status_for(exc))
+    flash(page.request, page.t("ticket.updated"))
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/move")
+def ticket_move(page: PageDep, ticket_id: int, to: Annotated[str, Form()] = "",
+                reason: Annotated[str, Form()] = "", assignee_id: Annotated[str, Form()] = "",
+                csrf: Annotated[str, Form()] = "") -> Response:
+    """Change the ticket's status from the detail page."""
+    def act() -> None:
+        svc.move_ticket(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(),
+                        to=TicketStatus.parse(to), reason=reason or None, assignee_id=_int_or_none(assignee_id))
+
+    return _ticket_action(page, ticket_id, csrf, act)
+
+
+@router.post("/tickets/{ticket_id}/assign")
+def ticket_assign(page: PageDep, ticket_id: int, owner: Annotated[str, Form()] = "",
+                  reason: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    """Hand over to a person (``user:ID``) or a queue (``queue:NAME``)."""
+    def act() -> None:
+        kind, _, value = owner.partition(":")
+        user_id = _int_or_none(value) if kind == "user" else None
+        queue = Queue.parse(value) if kind == "queue" else None
+        svc.assign_ticket(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(),
+                          user_id=user_id, queue=queue, reason=reason)
+
+    return _ticket_action(page, ticket_id, csrf, act)
+
+
+@router.post("/tickets/{ticket_id}/comment")
+def ticket_comment(page: PageDep, ticket_id: int, text: Annotated[str, Form()] = "",
+                   csrf: Annotated[str, Form()] = "") -> Response:
+    """Add a note to the timeline."""
+    def act() -> None:
+        svc.add_comment(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(), text=text)
+
+    return _ticket_action(page, ticket_id, csrf, act)
+
+
+# ---------------------------------------------------------------- devices and customers
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def device_list(page: PageDep, request: Request, q: str | None = None, status: str | None = None,
+                offset: int = 0) -> Response:
+    """Devices in scope, searchable by serial or customer name."""
+    result = ib.list_devices(page.uow.session, page.actor, q=q or None,
+                             status=_enum(DeviceStatus, status),
+                             limit=PAGE_SIZE, offset=max(0, offset))
+    return page.render("devices.html", devices=result.items, pager=_pager(result, request), q=q or "",
+                       status=status or "", statuses=list(DeviceStatus))
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device_detail(page: PageDep, device_id: int) -> Response:
+    """A device, its contracts and its whole service history, newest first."""
+    device = ib.get_device(page.uow.session, page.actor, device_id)
+    history = ib.device_history(page.uow.session, page.actor, device_id, limit=500)
+    contracts = ib.list_contracts(page.uow.session, page.actor, device_id=device_id, limit=50).items
+    today = page.request.app.state.clock().astimezone(page.zone).date()
+    return page.render("device.html", device=device, history=history.items, contracts=contracts, today=today,
+                       status_label=DeviceStatus(device.status).label(page.lang))
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customer_list(page: PageDep, request: Request, q: str | None = None, kind: str | None = None,
+                  offset: int = 0) -> Response:
+    """Customers in scope; a customer user goes straight to their own organisation."""
+    if page.actor.role is Role.CUSTOMER and page.actor.customer_id is not None:
+        return RedirectResponse(f"/customers/{page.actor.customer_id}", status_code=303)
+    result = ib.list_customers(page.uow.session, page.actor, q=q or None,
+                               kind=_enum(CustomerKind, kind),
+                               limit=PAGE_SIZE, offset=max(0, offset))
+    return page.render("customers.html", customers=result.items, pager=_pager(result, request), q=q or "",
+                       kind=kind or "", kinds=list(CustomerKind))
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_detail(page: PageDep, customer_id: int) -> Response:
+    """A customer: sites, contacts, devices, contracts and recent tickets."""
+    session, actor = page.uow.session, page.actor
+    customer = ib.get_customer(session, actor, customer_id)
+    return page.render(
+        "customer.html", customer=customer,
+        kind_label=CustomerKind(customer.kind).label(page.lang),
+        sites=ib.list_sites(session, actor, customer_id=customer_id, limit=200).items,
+        contacts=ib.list_contacts(session, actor, customer_id),
+        devices=ib.list_devices(session, actor, customer_id=customer_id, limit=200),
+        contracts=ib.list_contracts(session, actor, customer_id=customer_id, limit=100).items,
+        tickets=svc.list_tickets(session, actor, customer_id=customer_id, limit=20).items,
+    )
+
+

@@ -1,0 +1,5 @@
+"""``python -m incucare`` runs the CLI."""
+
+from incucare.cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""The incucare command line (Typer): serve, db, demo, import and user administration.
+
+Every command reads the same INCUCARE_* settings as the server.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from incucare.config import Settings, get_settings
+
+app = typer.Typer(help="incucare: after-sales service for CO2 incubators", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema management", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data", no_args_is_help=True)
+import_app = typer.Typer(help="Import the installed base", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(import_app, name="import")
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic's ValidationError names the bad variable
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    path = settings.sqlite_path()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from incucare.adapters.db.engine import make_engine
+
+    return make_engine(settings.database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply Alembic migrations up to REVISION (default: the latest)."""
+    from incucare.adapters.db.migrate import current_revision, upgrade
+
+    settings = _settings()
+    engine = _engine(settings)
+    upgrade(engine, revision)
+    console.print(f"database at revision [bold]{current_revision(engine)}[/bold] ({engine.dialect.name})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's current migration revision."""
+    from incucare.adapters.db.migrate import current_revision
+
+    print(current_revision(_engine(_settings())) or "empty")
+
+
+@demo_app.command("load")
+def demo_load(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when data already exists")] = False,
+) -> None:
+    """Load the deterministic demo installed base, users and ticket history."""
+    from incucare.adapters.db.engine import make_session_factory
+    from incucare.services.context import system_clock
+    from incucare.services.demo import demo_present, load_demo
+
+    settings = _settings()
+    factory = make_session_factory(_engine(settings))
+    if demo_present(factory):
+        if if_empty:
+            console.print("demo data already present; nothing to do")
+            return
+        console.print("[red]demo data is already loaded[/red] (use a fresh database to load it again)")
+        raise typer.Exit(1)
+    summary = load_demo(factory, now=system_clock(), progress=console)
+    console.print(f"[green]demo loaded:[/green] {summary}")
+
+
+@import_app.command("devices")
+def import_devices(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; write nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Import devices (and their customers and sites) from CSV or XLSX: all rows or none."""
+    from incucare.adapters.db.engine import make_session_factory
+    from incucare.adapters.db.uow import UnitOfWork
+    from incucare.services.context import SYSTEM, system_clock
+    from incucare.services.imports import import_devices as run_import
+
+    settings = _settings()
+    factory = make_session_factory(_engine(settings))
+    with UnitOfWork(factory) as uow:
+        report = run_import(uow.session, SYSTEM, now=system_clock(), filename=file.name,
+                            content=file.read_bytes(), dry_run=dry_run)
+        if report.ok and not dry_run:
+            uow.commit()
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        console.print(report.summary())
+        for err in report.errors[:200]:
+            console.print(f"  row {err.row}, column {err.field}: {err.message}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, service_manager, hq_expert, dispatcher, agent, engineer, "
+                                           "partner or customer")],
+    full_name: Annotated[str, typer.Option()] = "",
+    customer_id: Annotated[int | None, typer.Option()] = None,
+    region_id: Annotated[int | None, typer.Option()] = None,
+    service_point_id: Annotated[int | None, typer.Option()] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Create a user account (the password is hashed with argon2)."""
+    from incucare.adapters.db.engine import make_session_factory
+    from incucare.adapters.db.uow import UnitOfWork
+    from incucare.domain.errors import DomainError
+    from incucare.domain.model import Role
+    from incucare.services.context import SYSTEM, system_clock
+    from incucare.services.users import create_user
+
+    settings = _settings()
+    try:
+        role_value = Role.parse(role)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    with UnitOfWork(make_session_factory(_engine(settings))) as uow:
+        try:
+            user = create_user(uow.session, SYSTEM, now=system_clock(), username=username, password=password,
+                               role=role_value, full_name=full_name or username, customer_id=customer_id,
+                               region_id=region_id, service_point_id=service_point_id)
+        except DomainError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(1) from exc
+        uow.commit()
+        console.print(f"created user {user.username} ({user.role}) with id {user.id}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: INCUCARE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: INCUCARE_PORT")] = None,
+    reload: bool = False,
+) -> None:
+    """Serve the web app and API."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run("incucare.web.asgi:app", host=host or settings.host, port=port or settings.port,
+                reload=reload, log_level=settings.log_level, proxy_headers=True)
+
+
+def main() -> None:
+    """Entry point for ``python -m incucare``."""
+    app(prog_name="incucare")
+
+
+if __name__ == "__main__":
+    main()

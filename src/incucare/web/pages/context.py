@@ -1,0 +1,153 @@
+"""What every page needs: the logged-in actor, the language, a translator, CSRF protection, flashes."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from incucare.adapters.db.tables import User
+from incucare.adapters.db.uow import UnitOfWork
+from incucare.domain.labels import LabelledEnum
+from incucare.domain.model import (
+    Channel,
+    ContractKind,
+    CustomerKind,
+    DeviceStatus,
+    EventKind,
+    Priority,
+    Queue,
+    Role,
+    TicketStatus,
+    Tier,
+)
+from incucare.services.auth import actor_for
+from incucare.services.context import Actor
+from incucare.web.deps import get_uow
+from incucare.web.errors import PageRedirect
+from incucare.web.i18n import pick_language, translator
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+LANG_COOKIE = "incucare_lang"
+LABELS: dict[str, type[LabelledEnum]] = {
+    "status": TicketStatus, "channel": Channel, "priority": Priority, "customer_kind": CustomerKind,
+    "contract_kind": ContractKind, "device_status": DeviceStatus, "role": Role, "queue": Queue,
+    "event": EventKind,
+}
+
+
+class CsrfFailed(Exception):
+    """A form was posted without the token of the session that rendered it."""
+
+
+def session_login(request: Request, user: User) -> None:
+    """Remember the user in the signed session cookie, bound to the current password hash."""
+    request.session.clear()
+    request.session["uid"] = user.id
+    request.session["pw"] = user.password_hash[-12:]
+    request.session["csrf"] = secrets.token_urlsafe(24)
+
+
+def session_user(request: Request, uow: UnitOfWork) -> User | None:
+    """The active user of the session cookie, or None (a password change logs every session out)."""
+    uid = request.session.get("uid")
+    if uid is None:
+        return None
+    user = uow.session.get(User, uid)
+    if user is None or not user.active or user.password_hash[-12:] != request.session.get("pw"):
+        request.session.clear()
+        return None
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    """The session's anti-forgery token (created on first use)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    """Refuse a form post whose token does not match the session's."""
+    expected = request.session.get("csrf")
+    if not expected or not submitted or not secrets.compare_digest(str(expected), submitted):
+        raise CsrfFailed()
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """Queue a one-time message for the next page."""
+    request.session.setdefault("flash", []).append({"kind": kind, "message": message})
+
+
+@dataclass
+class Page:
+    """Per-request page state."""
+
+    request: Request
+    uow: UnitOfWork
+    actor: Actor
+    lang: str
+    zone: ZoneInfo
+
+    def t(self, key: str, **values: Any) -> str:
+        """Translate a UI string."""
+        return translator(self.lang)(key, **values)
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """Render a template with the shared context."""
+        flashes = self.request.session.pop("flash", [])
+        response = TEMPLATES.TemplateResponse(
+            self.request, template,
+            {"page": self, "t": self.t, "lang": self.lang, "actor": self.actor, "flashes": flashes,
+             "csrf": csrf_token(self.request), "local": self.local, "label": self.label,
+             "tier": self.tier, **context},
+            status_code=status_code,
+        )
+        if self.request.query_params.get("lang") in ("zh", "en"):
+            response.set_cookie(LANG_COOKIE, self.lang, max_age=365 * 24 * 3600, samesite="lax")
+        return response
+
+    def label(self, kind: str, value: str | None) -> str:
+        """The zh/en label of a stored code (``label("status", "on_site")``); unknown codes show as-is."""
+        if value is None:
+            return ""
+        enum = LABELS[kind]
+        member = enum._value2member_map_.get(value)
+        return member.label(self.lang) if isinstance(member, LabelledEnum) else value
+
+    def tier(self, value: int) -> str:
+        """The zh/en label of a tier number."""
+        return Tier(value).label(self.lang)
+
+    def local(self, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A UTC time shown in the service organisation's time zone."""
+        return value.astimezone(self.zone).strftime(fmt) if value else ""
+
+
+def request_language(request: Request, user_language: str | None = None) -> str:
+    """The language for this request: ``?lang=``, then the cookie, then the user's preference, then zh."""
+    default = user_language or request.app.state.settings.default_language
+    return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), default)
+
+
+def current_page(request: Request, uow: Annotated[UnitOfWork, Depends(get_uow)]) -> Page:
+    """The page state of a logged-in user; anonymous visitors are sent to the login page."""
+    user = session_user(request, uow)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise PageRedirect(f"/login?next={quote(target)}")
+    return Page(request=request, uow=uow, actor=actor_for(user), lang=request_language(request, user.language),
+                zone=request.app.state.settings.zone)
+
+
+PageDep = Annotated[Page, Depends(current_page)]
