@@ -16,6 +16,7 @@ from incucare.config import Settings, get_settings
 from incucare.services.auth import TokenSigner
 from incucare.services.context import Clock, system_clock
 from incucare.web.api import auth as auth_api
+from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
 from incucare.web.api import tickets as tickets_api
 from incucare.web.errors import install_error_handlers
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     app.include_router(auth_api.router)
     app.include_router(ib_api.router)
+    app.include_router(imports_api.router)
     app.include_router(tickets_api.router)
 
     from incucare.web.pages import routes as pages

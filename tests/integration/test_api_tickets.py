@@ -1,0 +1,203 @@
+"""Tickets through the JSON API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from incucare.adapters.db.tables import AuditRecord, Ticket, TicketEvent
+
+
+def _open(client, headers, serial="SN-IVF-001", **extra):
+    body = {"device_serial": serial, "description": "CO2 浓度报警，显示 3.2%", "channel": "phone", **extra}
+    return client.post("/api/v1/tickets", headers=headers, json=body)
+
+
+def test_open_ticket_links_customer_site_device_and_contract(client, login, world):
+    r = _open(client, login("agent"), reporter_name="王老师", reporter_phone="13800000000")
+    assert r.status_code == 201, r.text
+    t = r.json()
+    assert t["number"] == "T2026-000001"
+    assert r.headers["location"] == f"/api/v1/tickets/{t['id']}"
+    assert (t["status"], t["tier"], t["priority"], t["channel"]) == ("new", 1, "normal", "phone")
+    assert t["owner"] == {"kind": "queue", "user_id": None, "queue": "tier1", "name": "一线远程支持队列"}
+    assert t["customer"]["id"] == world.customers["ivf"] and t["customer"]["vip"] is True
+    assert t["site"]["id"] == world.sites["ivf"]
+    assert t["device"]["serial"] == "SN-IVF-001" and t["device"]["model"] == "Heal Force HF100-TriGas"
+    assert t["contract"]["number"] == "VIP-2026-001"  # VIP agreement beats the warranty on the same device
+    assert t["contract"]["sla_targets"] == {"first_response": 30, "onsite": 720, "resolution": 2880}
+    assert t["reporter"]["name"] == "王老师"
+
+
+def test_contract_falls_back_to_warranty_then_to_none(client, login):
+    h = login("agent")
+    assert _open(client, h, "SN-IVF-002").json()["contract"]["number"] == "W-2025-001"
+    assert _open(client, h, "SN-GMP-001").json()["contract"]["number"] == "AM-2026-007"
+    assert _open(client, h, "SN-GMP-002").json()["contract"] is None
+
+
+def test_ticket_numbers_are_sequential_per_year(client, login, clock):
+    h = login("agent")
+    numbers = [_open(client, h).json()["number"] for _ in range(3)]
+    assert numbers == ["T2026-000001", "T2026-000002", "T2026-000003"]
+    clock.now = clock.now.replace(year=2027, month=1, day=2)
+    assert _open(client, h).json()["number"] == "T2027-000001"
+
+
+def test_reported_at_may_be_earlier_but_never_in_the_future(client, login, clock, session_factory):
+    h = login("agent")
+    earlier = (clock.now - timedelta(hours=5)).isoformat()
+    r = _open(client, h, reported_at=earlier)
+    assert r.status_code == 201 and r.json()["reported_at"].startswith((clock.now - timedelta(hours=5)).strftime("%Y-%m-%dT%H"))
+    future = (clock.now + timedelta(hours=2)).isoformat()
+    r = _open(client, h, reported_at=future)
+    assert r.status_code == 422
+    assert r.json()["error"] == {"code": "validation_failed", "message": "reported_at cannot be in the future",
+                                 "details": []}
+    r = _open(client, h, reported_at="2026-11-27T09:00:00")
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "reported_at"
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1
+        assert s.scalar(select(func.count()).select_from(TicketEvent)) == 1
+
+
+def test_bad_input_is_a_precise_422_and_writes_nothing(client, login, session_factory):
+    h = login("agent")
+    r = _open(client, h, channel="fax")
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "channel"
+    r = _open(client, h, colour="red")
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "colour"
+    r = client.post("/api/v1/tickets", headers=h, json={"device_serial": "SN-IVF-001", "channel": "phone"})
+    assert r.status_code == 422 and "description" in r.json()["error"]["message"]
+    r = _open(client, h, description="   ")
+    assert r.status_code == 422
+    r = client.post("/api/v1/tickets", headers=h, content=b"{not json", )
+    assert r.status_code == 422
+    r = _open(client, h, "NO-SUCH-SERIAL")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0
+        assert s.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.entity == "ticket")) == 0
+
+
+def test_idempotency_key_makes_retries_safe(client, login, session_factory):
+    h = {**login("agent"), "Idempotency-Key": "wechat-msg-8812"}
+    first = _open(client, h)
+    again = _open(client, h)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
+def test_full_onsite_lifecycle_with_owner_and_tier_at_every_step(client, login, world):
+    agent, disp, eng, cust = login("agent"), login("dispatcher"), login("engineer"), login("customer")
+    tid = _open(client, agent).json()["id"]
+
+    def move(h, to, **kw):
+        r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h, json={"to": to, **kw})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    t = move(agent, "acknowledged")
+    assert t["owner"]["user_id"] == world.users["agent"]  # the agent who acknowledges takes it
+    t = move(agent, "remote_troubleshooting")
+    t = move(agent, "awaiting_dispatch", reason="传感器需要更换")
+    assert (t["tier"], t["owner"]["queue"]) == (2, "dispatch")
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=disp, json={"to": "dispatched"})
+    assert r.status_code == 422 and "assignee_id" in r.json()["error"]["message"]
+    t = move(disp, "dispatched", assignee_id=world.users["engineer"])
+    assert t["owner"]["user_id"] == world.users["engineer"]
+    for step in ("accepted", "en_route", "on_site", "resolved"):
+        t = move(eng, step)
+    assert t["resolved_at"] is not None and t["tier"] == 2
+    t = move(cust, "closed")
+    assert t["status"] == "closed" and t["closed_at"] is not None and t["allowed_transitions"] == ["reopened"]
+
+    events = client.get(f"/api/v1/tickets/{tid}/timeline", headers=agent).json()
+    kinds = [(e["kind"], e["old_value"], e["new_value"]) for e in events["items"]]
+    assert kinds[0] == ("created", None, "new")
+    assert ("tier_changed", "1", "2") in kinds
+    assert ("owner_changed", "queue:tier1", f"user:{world.users['agent']}") in kinds
+    assert ("owner_changed", "queue:dispatch", f"user:{world.users['engineer']}") in kinds
+    statuses = [n for k, _, n in kinds if k == "status_changed"]
+    assert statuses == ["acknowledged", "remote_troubleshooting", "awaiting_dispatch", "dispatched", "accepted",
+                        "en_route", "on_site", "resolved", "closed"]
+    assert all(e["actor_name"] for e in events["items"]) and events["total"] == len(events["items"])
+
+
+def test_illegal_transition_is_409_and_changes_nothing(client, login):
+    h = login("agent")
+    tid = _open(client, h).json()["id"]
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h, json={"to": "closed"})
+    assert r.status_code == 409
+    err = r.json()["error"]
+    assert err["code"] == "illegal_transition" and "'new' to 'closed'" in err["message"]
+    assert "acknowledged" in err["details"][0]["allowed"]
+    assert client.get(f"/api/v1/tickets/{tid}", headers=h).json()["status"] == "new"
+    assert client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["total"] == 1
+
+
+def test_escalation_to_hq_needs_reason_and_hands_to_hq_queue(client, login):
+    h = login("agent")
+    tid = _open(client, h).json()["id"]
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h, json={"to": "escalated_hq"})
+    assert r.status_code == 422
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h,
+                    json={"to": "escalated_hq", "reason": "固件升级后死机，需总部处理"})
+    t = r.json()
+    assert (t["status"], t["tier"], t["owner"]["queue"]) == ("escalated_hq", 3, "hq")
+
+
+def test_customer_role_cannot_work_tickets(client, login):
+    tid = _open(client, login("customer")).json()["id"]
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=login("customer"), json={"to": "resolved"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"
+    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=login("customer"), json={"queue": "hq"})
+    assert r.status_code == 403
+
+
+def test_assign_hands_over_explicitly(client, login, world):
+    h = login("manager")
+    tid = _open(client, h).json()["id"]
+    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=h, json={"user_id": world.users["expert"],
+                                                                      "reason": "需要专家"})
+    assert r.status_code == 200 and r.json()["owner"]["user_id"] == world.users["expert"]
+    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=h, json={"user_id": world.users["customer"]})
+    assert r.status_code == 422  # a customer can never be the accountable owner
+    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=h, json={"user_id": 1, "queue": "hq"})
+    assert r.status_code == 422
+    last = client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["items"][-1]
+    assert (last["kind"], last["new_value"], last["note"]) == ("owner_changed", f"user:{world.users['expert']}",
+                                                               "需要专家")
+
+
+def test_comments_and_priority_go_on_the_timeline(client, login):
+    h = login("agent")
+    tid = _open(client, h).json()["id"]
+    assert client.post(f"/api/v1/tickets/{tid}/comments", headers=h, json={"text": "已电话联系"}).status_code == 201
+    r = client.post(f"/api/v1/tickets/{tid}/priority", headers=h, json={"priority": "critical", "reason": "胚胎在箱内"})
+    assert r.json()["priority"] == "critical"
+    kinds = [e["kind"] for e in client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["items"]]
+    assert kinds == ["created", "comment", "priority_changed"]
+
+
+def test_list_filters_and_pagination(client, login):
+    h = login("agent")
+    for serial in ["SN-IVF-001", "SN-IVF-002", "SN-GMP-001"]:
+        _open(client, h, serial)
+    _open(client, h, "SN-GMP-002", channel="wechat")
+    r = client.get("/api/v1/tickets", headers=h, params={"limit": 2})
+    body = r.json()
+    assert body["total"] == 4 and len(body["items"]) == 2 and body["limit"] == 2
+    page2 = client.get("/api/v1/tickets", headers=h, params={"limit": 2, "offset": 2}).json()
+    assert {t["id"] for t in body["items"]}.isdisjoint({t["id"] for t in page2["items"]})
+    assert client.get("/api/v1/tickets", headers=h, params={"channel": "wechat"}).json()["total"] == 1
+    assert client.get("/api/v1/tickets", headers=h, params={"device_serial": "SN-IVF-002"}).json()["total"] == 1
+    assert client.get("/api/v1/tickets", headers=h, params={"status": ["new", "closed"]}).json()["total"] == 4
+    assert client.get("/api/v1/tickets", headers=h, params={"tier": 2}).json()["total"] == 0
+    assert client.get("/api/v1/tickets", headers=h, params={"limit": 0}).status_code == 422
+    assert client.get("/api/v1/tickets", headers=h, params={"tier": 7}).status_code == 422
+    number = body["items"][0]["number"]
+    assert client.get(f"/api/v1/tickets/by-number/{number}", headers=h).json()["number"] == number
