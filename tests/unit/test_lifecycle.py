@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_closed_can_only_be_reopened():
 def test_happy_path_of_an_onsite_repair_is_allowed_step_by_step():
     path = [S.NEW, S.ACKNOWLEDGED, S.REMOTE_TROUBLESHOOTING, S.AWAITING_DISPATCH, S.DISPATCHED, S.ACCEPTED,
             S.EN_ROUTE, S.ON_SITE, S.RESOLVED, S.CLOSED]
-    for current, target in zip(path, path[1:], strict=False):
+    for current, target in pairwise(path):
         assert target in allowed_targets(current), f"{current} -> {target}"
 
 
