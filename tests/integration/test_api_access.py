@@ -14,7 +14,7 @@ def test_wrong_password_and_missing_or_forged_tokens_are_401(client):
     r = client.post("/api/v1/auth/token", data={"username": "agent", "password": "nope"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated"
     r = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "nope"})
-    assert r.status_code == 401 and r.json()["error"]["message"] == "wrong user name or password"
+    assert r.status_code == 401 and r.json()["error"]["message_en"] == "wrong user name or password"
     assert client.get("/api/v1/tickets").status_code == 401
     r = client.get("/api/v1/tickets", headers={"Authorization": "Bearer forged.token.value"})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

@@ -38,20 +38,20 @@ def test_duplicates_and_bad_references_are_refused_cleanly(client, login, world,
         before = s.scalar(select(func.count()).select_from(Device))
     r = client.post("/api/v1/devices", headers=h, json={"serial": "SN-IVF-001", "model_id": world.models["hf90"],
                                                          "site_id": world.sites["ivf"]})
-    assert r.status_code == 409 and "SN-IVF-001" in r.json()["error"]["message"]
+    assert r.status_code == 409 and "SN-IVF-001" in r.json()["error"]["message_en"]
     r = client.post("/api/v1/devices", headers=h, json={"serial": "X1", "model_id": 999, "site_id": world.sites["ivf"]})
     assert r.status_code == 422
     r = client.post("/api/v1/devices", headers=h, json={"serial": "X2", "model_id": world.models["hf90"],
                                                          "site_id": world.sites["ivf"], "install_date": "2026-05-01",
                                                          "warranty_end": "2025-05-01"})
-    assert r.status_code == 422 and "warranty_end" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "warranty_end" in r.json()["error"]["message_en"]
     r = client.post("/api/v1/sites", headers=h, json={"customer_id": world.customers["ivf"], "name": "x",
                                                        "address": "nowhere at all"})
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "address"
     r = client.post("/api/v1/contracts", headers=h, json={
         "number": "K1", "customer_id": world.customers["gmp"], "kind": "warranty", "start_date": "2026-01-01",
         "end_date": "2026-12-31", "device_ids": [world.devices["SN-IVF-001"]]})
-    assert r.status_code == 422 and "another customer" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "another customer" in r.json()["error"]["message_en"]
     r = client.post("/api/v1/contracts", headers=h, json={
         "number": "K2", "customer_id": world.customers["gmp"], "kind": "warranty", "start_date": "2026-01-01",
         "end_date": "2025-12-31"})
@@ -59,7 +59,7 @@ def test_duplicates_and_bad_references_are_refused_cleanly(client, login, world,
     r = client.post("/api/v1/contracts", headers=h, json={
         "number": "K3", "customer_id": world.customers["gmp"], "kind": "warranty", "start_date": "2026-01-01",
         "end_date": "2026-12-31", "sla_targets": {"warp": 5}})
-    assert r.status_code == 422 and "unknown SLA clock" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "unknown SLA clock" in r.json()["error"]["message_en"]
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Device)) == before
 

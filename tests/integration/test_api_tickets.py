@@ -54,8 +54,11 @@ def test_reported_at_may_be_earlier_but_never_in_the_future(client, login, clock
     future = (clock.now + timedelta(hours=2)).isoformat()
     r = _open(client, h, reported_at=future)
     assert r.status_code == 422
-    assert r.json()["error"] == {"code": "validation_failed", "message": "reported_at cannot be in the future",
-                                 "details": []}
+    assert r.json()["error"] == {"code": "validation_failed", "message": "报修时间不能晚于当前时间",
+                                 "message_en": "reported_at cannot be in the future", "details": []}
+    r = client.post("/api/v1/tickets", headers={**h, "Accept-Language": "en-US,en;q=0.9"}, json={
+        "device_serial": "SN-IVF-001", "description": "x", "channel": "phone", "reported_at": future})
+    assert r.json()["error"]["message"] == "reported_at cannot be in the future"
     r = _open(client, h, reported_at="2026-11-27T09:00:00")
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "reported_at"
     with session_factory() as s:
@@ -70,7 +73,7 @@ def test_bad_input_is_a_precise_422_and_writes_nothing(client, login, session_fa
     r = _open(client, h, colour="red")
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "colour"
     r = client.post("/api/v1/tickets", headers=h, json={"device_serial": "SN-IVF-001", "channel": "phone"})
-    assert r.status_code == 422 and "description" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "description" in r.json()["error"]["message_en"]
     r = _open(client, h, description="   ")
     assert r.status_code == 422
     r = client.post("/api/v1/tickets", headers=h, content=b"{not json", )
@@ -107,7 +110,7 @@ def test_full_onsite_lifecycle_with_owner_and_tier_at_every_step(client, login, 
     t = move(agent, "awaiting_dispatch", reason="传感器需要更换")
     assert (t["tier"], t["owner"]["queue"]) == (2, "dispatch")
     r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=disp, json={"to": "dispatched"})
-    assert r.status_code == 422 and "assignee_id" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "assignee_id" in r.json()["error"]["message_en"]
     t = move(disp, "dispatched", assignee_id=world.users["engineer"])
     assert t["owner"]["user_id"] == world.users["engineer"]
     for step in ("accepted", "en_route", "on_site", "resolved"):
@@ -134,7 +137,8 @@ def test_illegal_transition_is_409_and_changes_nothing(client, login):
     r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h, json={"to": "closed"})
     assert r.status_code == 409
     err = r.json()["error"]
-    assert err["code"] == "illegal_transition" and "'new' to 'closed'" in err["message"]
+    assert err["code"] == "illegal_transition" and "'new' to 'closed'" in err["message_en"]
+    assert err["message"].startswith("工单不能从「新建」变更为「已闭环」")
     assert "acknowledged" in err["details"][0]["allowed"]
     assert client.get(f"/api/v1/tickets/{tid}", headers=h).json()["status"] == "new"
     assert client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["total"] == 1

@@ -11,10 +11,16 @@ class DomainError(Exception):
 
     code = "domain_error"
 
-    def __init__(self, message: str, *, details: list[dict[str, object]] | None = None) -> None:
+    def __init__(self, message: str, *, zh: str | None = None,
+                 details: list[dict[str, object]] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.zh = zh or message
         self.details = details or []
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang``: Chinese unless English is asked for."""
+        return self.message if lang == "en" else self.zh
 
 
 class NotFound(DomainError):

@@ -47,13 +47,13 @@ from incucare.services.paging import Page, paginate
 def require_manager(actor: Actor) -> None:
     """Master data is edited by admins and HQ service managers only."""
     if not actor.is_manager:
-        raise PermissionDenied("only an administrator or service manager may change master data")
+        raise PermissionDenied("only an administrator or service manager may change master data", zh="只有系统管理员或售后经理可以修改主数据")
 
 
 def require_staff(actor: Actor) -> None:
     """Some views (all customers, all engineers) are for manufacturer staff only."""
     if not actor.is_staff:
-        raise PermissionDenied("this is available to service staff only")
+        raise PermissionDenied("this is available to service staff only", zh="仅服务人员可用")
 
 
 # ---------------------------------------------------------------- regions and service points
@@ -88,7 +88,7 @@ def get_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
         select(Customer).where(Customer.id == customer_id, scoping.customers_visible(actor.scope))
     )
     if customer is None:
-        raise NotFound(f"customer {customer_id} not found")
+        raise NotFound(f"customer {customer_id} not found", zh=f"未找到客户 {customer_id}")
     return customer
 
 
@@ -135,9 +135,9 @@ def create_customer(
     """Register a customer organisation; the code is unique."""
     require_manager(actor)
     if session.scalar(select(Customer.id).where(Customer.code == code)) is not None:
-        raise Conflict(f"a customer with code '{code}' already exists")
+        raise Conflict(f"a customer with code '{code}' already exists", zh=f"客户编号 '{code}' 已存在")
     if region_id is not None and session.get(Region, region_id) is None:
-        raise ValidationFailed(f"region {region_id} does not exist")
+        raise ValidationFailed(f"region {region_id} does not exist", zh=f"区域 {region_id} 不存在")
     customer = Customer(
         code=code, name=name, kind=kind.value, vip=vip, region_id=region_id,
         account_manager_id=account_manager_id, phone=phone, email=email, notes=notes, created_at=now,
@@ -158,7 +158,7 @@ def update_customer(session: Session, actor: Actor, customer_id: int, *, now: da
     diff: dict[str, tuple[Any, Any]] = {}
     for field_name, value in changes.items():
         if field_name not in allowed:
-            raise ValidationFailed(f"field '{field_name}' cannot be changed")
+            raise ValidationFailed(f"field '{field_name}' cannot be changed", zh=f"字段 '{field_name}' 不允许修改")
         if field_name == "kind":
             value = CustomerKind.parse(value).value
         old = getattr(customer, field_name)
@@ -187,7 +187,7 @@ def get_site(session: Session, actor: Actor, site_id: int) -> Site:
     """One site the caller may see."""
     site = session.scalar(select(Site).where(Site.id == site_id, scoping.sites_visible(actor.scope)))
     if site is None:
-        raise NotFound(f"site {site_id} not found")
+        raise NotFound(f"site {site_id} not found", zh=f"未找到场地 {site_id}")
     return site
 
 
@@ -206,7 +206,7 @@ def create_site(session: Session, actor: Actor, *, now: datetime, customer_id: i
     customer = get_customer(session, actor, customer_id)
     point = geocode(address)
     if not point.resolved:
-        raise ValidationFailed(f"address '{address}' could not be located; include the province or city",
+        raise ValidationFailed(f"address '{address}' could not be located; include the province or city", zh=f"无法识别地址 '{address}',请包含省份或城市",
                                details=[{"field": "address", "message": "unrecognised address"}])
     site = Site(customer_id=customer.id, name=name, address=address)
     apply_geocode(session, site, point)
@@ -232,12 +232,12 @@ def create_contact(session: Session, actor: Actor, *, now: datetime, customer_id
                    site_id: int | None = None, is_primary: bool = False) -> Contact:
     """Add a person to call at a customer (staff, or the customer for their own organisation)."""
     if not (actor.is_manager or actor.is_staff or actor.customer_id == customer_id):
-        raise PermissionDenied("you may not add contacts to this customer")
+        raise PermissionDenied("you may not add contacts to this customer", zh="您不能为该客户添加联系人")
     get_customer(session, actor, customer_id)
     if site_id is not None:
         site = get_site(session, actor, site_id)
         if site.customer_id != customer_id:
-            raise ValidationFailed("the site belongs to another customer")
+            raise ValidationFailed("the site belongs to another customer", zh="该场地属于其他客户")
     contact = Contact(customer_id=customer_id, site_id=site_id, name=name, phone=phone, email=email,
                       wechat=wechat, title=title, is_primary=is_primary)
     session.add(contact)
@@ -260,10 +260,10 @@ def create_device_model(session: Session, actor: Actor, *, now: datetime, brand:
     """Add an incubator model to the catalogue."""
     require_manager(actor)
     if chamber_volume_l <= 0:
-        raise ValidationFailed("chamber volume must be positive")
+        raise ValidationFailed("chamber volume must be positive", zh="箱体容积必须大于 0")
     exists = session.scalar(select(DeviceModel.id).where(DeviceModel.brand == brand, DeviceModel.model == model))
     if exists is not None:
-        raise Conflict(f"model '{brand} {model}' already exists")
+        raise Conflict(f"model '{brand} {model}' already exists", zh=f"型号 '{brand} {model}' 已存在")
     row = DeviceModel(brand=brand, model=model, co2_sensor=co2_sensor.value, tri_gas=tri_gas,
                       chamber_volume_l=chamber_volume_l)
     session.add(row)
@@ -283,7 +283,7 @@ def get_device(session: Session, actor: Actor, device_id: int) -> Device:
     """One device the caller may see."""
     device = session.scalar(_device_query().where(Device.id == device_id, scoping.devices_visible(actor.scope)))
     if device is None:
-        raise NotFound(f"device {device_id} not found")
+        raise NotFound(f"device {device_id} not found", zh=f"未找到设备 {device_id}")
     return device
 
 
@@ -293,7 +293,7 @@ def get_device_by_serial(session: Session, actor: Actor, serial: str) -> Device:
         _device_query().where(Device.serial == serial.strip(), scoping.devices_visible(actor.scope))
     )
     if device is None:
-        raise NotFound(f"no device with serial '{serial}'")
+        raise NotFound(f"no device with serial '{serial}'", zh=f"未找到序列号为 '{serial}' 的设备")
     return device
 
 
@@ -347,14 +347,14 @@ def create_device(
     require_manager(actor)
     serial = serial.strip()
     if not serial:
-        raise ValidationFailed("serial must not be empty")
+        raise ValidationFailed("serial must not be empty", zh="序列号不能为空")
     if session.scalar(select(Device.id).where(Device.serial == serial)) is not None:
-        raise Conflict(f"a device with serial '{serial}' already exists")
+        raise Conflict(f"a device with serial '{serial}' already exists", zh=f"序列号 '{serial}' 的设备已存在")
     if session.get(DeviceModel, model_id) is None:
-        raise ValidationFailed(f"device model {model_id} does not exist")
+        raise ValidationFailed(f"device model {model_id} does not exist", zh=f"设备型号 {model_id} 不存在")
     site = get_site(session, actor, site_id)
     if install_date and warranty_end and warranty_end < install_date:
-        raise ValidationFailed("warranty_end cannot be before install_date")
+        raise ValidationFailed("warranty_end cannot be before install_date", zh="保修截止日期不能早于安装日期")
     device = Device(serial=serial, model_id=model_id, site_id=site.id, customer_id=site.customer_id,
                     install_date=install_date, warranty_end=warranty_end, firmware_version=firmware_version,
                     status=status.value, created_at=now)
@@ -375,7 +375,7 @@ def update_device(session: Session, actor: Actor, device_id: int, *, now: dateti
     diff: dict[str, tuple[Any, Any]] = {}
     for field_name, value in changes.items():
         if field_name not in allowed:
-            raise ValidationFailed(f"field '{field_name}' cannot be changed")
+            raise ValidationFailed(f"field '{field_name}' cannot be changed", zh=f"字段 '{field_name}' 不允许修改")
         if field_name == "status":
             value = DeviceStatus.parse(value).value
         if field_name == "site_id":
@@ -384,7 +384,7 @@ def update_device(session: Session, actor: Actor, device_id: int, *, now: dateti
                 diff["customer_id"] = (device.customer_id, site.customer_id)
                 device.customer_id = site.customer_id
         if field_name == "model_id" and session.get(DeviceModel, value) is None:
-            raise ValidationFailed(f"device model {value} does not exist")
+            raise ValidationFailed(f"device model {value} does not exist", zh=f"设备型号 {value} 不存在")
         old = getattr(device, field_name)
         if old != value:
             diff[field_name] = (old, value)
@@ -403,7 +403,7 @@ def get_contract(session: Session, actor: Actor, contract_id: int) -> Contract:
         select(Contract).where(Contract.id == contract_id, scoping.contracts_visible(actor.scope))
     )
     if contract is None:
-        raise NotFound(f"contract {contract_id} not found")
+        raise NotFound(f"contract {contract_id} not found", zh=f"未找到合同 {contract_id}")
     return contract
 
 
@@ -443,23 +443,23 @@ def create_contract(
     """Sign a contract over some of a customer's devices; SLA targets default to the kind's preset."""
     require_manager(actor)
     if end_date < start_date:
-        raise ValidationFailed("end_date cannot be before start_date")
+        raise ValidationFailed("end_date cannot be before start_date", zh="结束日期不能早于开始日期")
     if visit_quota is not None and visit_quota < 0:
-        raise ValidationFailed("visit_quota cannot be negative")
+        raise ValidationFailed("visit_quota cannot be negative", zh="巡检次数不能为负数")
     if session.scalar(select(Contract.id).where(Contract.number == number)) is not None:
-        raise Conflict(f"a contract with number '{number}' already exists")
+        raise Conflict(f"a contract with number '{number}' already exists", zh=f"合同编号 '{number}' 已存在")
     customer = get_customer(session, actor, customer_id)
     try:
         targets = check_sla_targets(sla_targets if sla_targets is not None else DEFAULT_SLA_TARGETS[kind])
     except ValueError as exc:
-        raise ValidationFailed(str(exc)) from exc
+        raise ValidationFailed(str(exc), zh=f"SLA 目标无效: {exc}") from exc
     devices = list(session.scalars(select(Device).where(Device.id.in_(device_ids)))) if device_ids else []
     missing = set(device_ids) - {d.id for d in devices}
     if missing:
-        raise ValidationFailed(f"devices not found: {sorted(missing)}")
+        raise ValidationFailed(f"devices not found: {sorted(missing)}", zh=f"设备不存在: {sorted(missing)}")
     foreign = [d.serial for d in devices if d.customer_id != customer.id]
     if foreign:
-        raise ValidationFailed(f"devices belong to another customer: {', '.join(foreign)}")
+        raise ValidationFailed(f"devices belong to another customer: {', '.join(foreign)}", zh=f"以下设备属于其他客户: {', '.join(foreign)}")
     contract = Contract(number=number, customer_id=customer.id, kind=kind.value, start_date=start_date,
                         end_date=end_date, sla_targets=targets, visit_quota=visit_quota, notes=notes,
                         created_at=now)
@@ -521,5 +521,5 @@ def device_history(session: Session, actor: Actor, device_id: int, *, limit: int
         ))
     entries.sort(key=lambda e: (e.at, e.kind, e.ref_id), reverse=True)
     if limit < 1 or offset < 0:
-        raise ValidationFailed("limit must be positive and offset 0 or more")
+        raise ValidationFailed("limit must be positive and offset 0 or more", zh="limit 必须为正数,offset 不能为负数")
     return Page(items=entries[offset:offset + limit], total=len(entries), limit=limit, offset=offset)

@@ -28,9 +28,9 @@ class Page(Generic[T]):
 def check_window(limit: int, offset: int) -> None:
     """Reject a nonsensical page request with a precise message."""
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}")
+        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", zh=f"limit 必须在 1 到 {MAX_LIMIT} 之间")
     if offset < 0:
-        raise ValidationFailed("offset must be 0 or more")
+        raise ValidationFailed("offset must be 0 or more", zh="offset 不能为负数")
 
 
 def paginate(session: Session, query: Select[Any], *, limit: int, offset: int) -> Page[Any]:

@@ -82,7 +82,7 @@ def _set_owner(session: Session, ticket: Ticket, actor: Actor, now: datetime, ow
 def _assignee(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.active or user.role not in {r.value for r in ASSIGNABLE_ROLES}:
-        raise ValidationFailed(f"user {user_id} cannot own tickets (unknown, inactive or a customer)")
+        raise ValidationFailed(f"user {user_id} cannot own tickets (unknown, inactive or a customer)", zh=f"用户 {user_id} 不能作为工单责任人(不存在、已停用或为客户账号)")
     return user
 
 
@@ -116,10 +116,10 @@ def open_ticket(
             return existing, False
     text = description.strip()
     if not text:
-        raise ValidationFailed("description must not be empty",
+        raise ValidationFailed("description must not be empty", zh="故障描述不能为空",
                                details=[{"field": "description", "message": "required"}])
     if len(text) > MAX_DESCRIPTION:
-        raise ValidationFailed(f"description is longer than {MAX_DESCRIPTION} characters")
+        raise ValidationFailed(f"description is longer than {MAX_DESCRIPTION} characters", zh=f"故障描述不能超过 {MAX_DESCRIPTION} 个字符")
     when = check_reported_at(reported_at, now=now) if reported_at is not None else now
     device = get_device_by_serial(session, actor, device_serial)
     contract = covering_contract(session, device, when.astimezone(zone).date())
@@ -154,7 +154,7 @@ def get_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update: bo
         query = query.with_for_update(of=Ticket)
     ticket = session.scalar(query)
     if ticket is None:
-        raise NotFound(f"ticket {ticket_id} not found")
+        raise NotFound(f"ticket {ticket_id} not found", zh=f"未找到工单 {ticket_id}")
     return ticket
 
 
@@ -164,7 +164,7 @@ def get_ticket_by_number(session: Session, actor: Actor, number: str) -> Ticket:
         _ticket_query().where(Ticket.number == number.strip().upper(), scoping.tickets_visible(actor.scope))
     )
     if ticket is None:
-        raise NotFound(f"ticket {number} not found")
+        raise NotFound(f"ticket {number} not found", zh=f"未找到工单 {number}")
     return ticket
 
 
@@ -236,7 +236,7 @@ def move_ticket(
     outcome = decide_move(current, to, tier=Tier(ticket.tier), role=actor.role, reason=reason)
     note = (reason or "").strip()
     if to is TicketStatus.DISPATCHED and assignee_id is None:
-        raise ValidationFailed("dispatching needs the engineer: give assignee_id")
+        raise ValidationFailed("dispatching needs the engineer: give assignee_id", zh="派工必须指定工程师(assignee_id)")
     new_owner: Owner | None = None
     if assignee_id is not None:
         user = _assignee(session, assignee_id)
@@ -274,12 +274,12 @@ def assign_ticket(session: Session, actor: Actor, ticket_id: int, *, now: dateti
                   user_id: int | None = None, queue: Queue | None = None, reason: str = "") -> Ticket:
     """Hand a ticket to a named person or queue: an explicit, timed and audited hand-off."""
     if not actor.is_staff and actor.role is not Role.PARTNER:
-        raise PermissionDenied("only service staff may hand over tickets")
+        raise PermissionDenied("only service staff may hand over tickets", zh="只有服务人员可以转交工单")
     if (user_id is None) == (queue is None):
-        raise ValidationFailed("give exactly one of user_id or queue")
+        raise ValidationFailed("give exactly one of user_id or queue", zh="请在 user_id 和 queue 中只指定一个")
     ticket = get_ticket(session, actor, ticket_id, for_update=True)
     if TicketStatus(ticket.status) not in OPEN_STATUSES:
-        raise ValidationFailed(f"ticket {ticket.number} is {ticket.status}; reopen it first")
+        raise ValidationFailed(f"ticket {ticket.number} is {ticket.status}; reopen it first", zh=f"工单 {ticket.number} 当前状态为 {ticket.status},请先重开")
     if user_id is not None:
         user = _assignee(session, user_id)
         owner = Owner.person(user.id, user.full_name)
@@ -295,9 +295,9 @@ def set_priority(session: Session, actor: Actor, ticket_id: int, *, now: datetim
                  reason: str) -> Ticket:
     """Raise or lower urgency, with the reason on the timeline."""
     if not actor.is_staff:
-        raise PermissionDenied("only service staff may change priority")
+        raise PermissionDenied("only service staff may change priority", zh="只有服务人员可以修改优先级")
     if not reason.strip():
-        raise ValidationFailed("changing the priority needs a reason")
+        raise ValidationFailed("changing the priority needs a reason", zh="修改优先级必须填写原因")
     ticket = get_ticket(session, actor, ticket_id, for_update=True)
     if ticket.priority != priority.value:
         _event(session, ticket, actor, now, EventKind.PRIORITY_CHANGED, ticket.priority, priority.value, reason)
@@ -312,9 +312,9 @@ def add_comment(session: Session, actor: Actor, ticket_id: int, *, now: datetime
     """Add a note to the timeline (customers may comment on their own tickets)."""
     body = text.strip()
     if not body:
-        raise ValidationFailed("comment must not be empty")
+        raise ValidationFailed("comment must not be empty", zh="备注不能为空")
     if len(body) > MAX_DESCRIPTION:
-        raise ValidationFailed(f"comment is longer than {MAX_DESCRIPTION} characters")
+        raise ValidationFailed(f"comment is longer than {MAX_DESCRIPTION} characters", zh=f"备注不能超过 {MAX_DESCRIPTION} 个字符")
     ticket = get_ticket(session, actor, ticket_id)
     event = TicketEvent(ticket_id=ticket.id, at=now, actor_id=actor.user_id, actor_name=actor.name,
                         kind=EventKind.COMMENT.value, note=body)

@@ -47,9 +47,20 @@ class PageRedirect(Exception):
         self.location = location
 
 
-def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
-    """The shared JSON error shape."""
-    return {"error": {"code": code, "message": message, "details": details or []}}
+def error_body(code: str, message: str, details: list[Any] | None = None, *,
+               message_en: str | None = None) -> dict[str, Any]:
+    """The shared JSON error shape: ``message`` in the caller's language, ``message_en`` always English."""
+    return {"error": {"code": code, "message": message, "message_en": message_en or message,
+                      "details": details or []}}
+
+
+def api_language(request: Request) -> str:
+    """Chinese unless the caller asks for English (``?lang=en`` or an Accept-Language preferring en)."""
+    explicit = request.query_params.get("lang")
+    if explicit in ("zh", "en"):
+        return explicit
+    accept = request.headers.get("accept-language", "").strip().lower()
+    return "en" if accept.startswith("en") else "zh"
 
 
 def _is_page(request: Request) -> bool:
@@ -81,8 +92,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         if _is_page(request):
-            return _error_page(request, status_for(exc), exc.message)
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status_for(exc))
+            return _error_page(request, status_for(exc), exc)
+        body = error_body(exc.code, exc.text(api_language(request)), exc.details, message_en=exc.message)
+        return JSONResponse(body, status_code=status_for(exc))
 
     @app.exception_handler(PageRedirect)
     async def _redirect(request: Request, exc: PageRedirect) -> Response:
@@ -94,11 +106,14 @@ def install_error_handlers(app: FastAPI) -> None:
                    for e in exc.errors()]
         first = details[0] if details else {"field": "body", "message": "invalid"}
         message = f"invalid input: {first['field']}: {first['message']}"
-        return JSONResponse(error_body("validation_failed", message, details), status_code=422)
+        local = message if api_language(request) == "en" else f"输入无效: {first['field']}: {first['message']}"
+        return JSONResponse(error_body("validation_failed", local, details, message_en=message), status_code=422)
 
     @app.exception_handler(NotAuthenticated)
     async def _unauthenticated(request: Request, exc: NotAuthenticated) -> Response:
-        return JSONResponse(error_body("not_authenticated", str(exc) or "authentication required"),
+        message = str(exc) or "authentication required"
+        local = message if api_language(request) == "en" else f"未登录或凭证无效({message})"
+        return JSONResponse(error_body("not_authenticated", local, message_en=message),
                             status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(StarletteHTTPException)
@@ -113,5 +128,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "unexpected server error; it has been logged"),
-                            status_code=500)
+        message = "unexpected server error; it has been logged"
+        local = message if api_language(request) == "en" else "服务器内部错误,已记录日志"
+        return JSONResponse(error_body("internal_error", local, message_en=message), status_code=500)

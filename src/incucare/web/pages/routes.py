@@ -197,7 +197,7 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
             try:
                 when = datetime.fromisoformat(reported_at).replace(tzinfo=page.zone)
             except ValueError as exc:
-                raise ValidationFailed("reported_at: use the date and time picker") from exc
+                raise ValidationFailed("reported_at: use the date and time picker", zh="报修时间格式无效,请使用日期时间选择器") from exc
         chosen_channel = Channel.parse(channel)
         if page.actor.role is Role.CUSTOMER:
             chosen_channel = Channel.PORTAL
@@ -212,7 +212,7 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
     except CsrfFailed:
         return page.render("error.html", status_code=403, status=403, message=page.t("error.csrf"))
     except (DomainError, ValueError) as exc:
-        message = exc.message if isinstance(exc, DomainError) else str(exc)
+        message = exc.text(page.lang) if isinstance(exc, DomainError) else str(exc)
         return page.render("ticket_new.html", status_code=422, q="", found=[], selected=selected,
                            channels=list(Channel), priorities=list(Priority), form=form, error=message)
     flash(page.request, page.t("ticket.created", number=ticket.number))
@@ -252,7 +252,7 @@ def _ticket_action(page: PageDep, ticket_id: int, csrf: str, action: Any) -> Res
         page.uow.session.rollback()
         from incucare.web.errors import status_for
 
-        return ticket_detail(page, ticket_id, error=exc.message, status_code=status_for(exc))
+        return ticket_detail(page, ticket_id, error=exc.text(page.lang), status_code=status_for(exc))
     flash(page.request, page.t("ticket.updated"))
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
