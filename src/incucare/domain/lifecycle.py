@@ -123,9 +123,11 @@ def decide_move(
             details=[{"from": current.value, "to": target.value, "allowed": sorted(s.value for s in allowed)}],
         )
     if role is not Role.ADMIN and role not in WHO_MAY_MOVE_TO.get(target, frozenset()):
-        raise PermissionDenied(f"role '{role.value}' may not move a ticket to '{target.value}'", zh=f"角色 '{role.zh}' 无权将工单变更为「{target.zh}」")
+        raise PermissionDenied(f"role '{role.value}' may not move a ticket to '{target.value}'",
+            zh=f"角色 '{role.zh}' 无权将工单变更为「{target.zh}」")
     if role is Role.CUSTOMER and target is S.CANCELLED and current not in CUSTOMER_CANCELLABLE:
-        raise PermissionDenied("a ticket can be withdrawn by the customer only before an engineer is sent", zh="工程师派出后,客户不能再撤销工单")
+        raise PermissionDenied("a ticket can be withdrawn by the customer only before an engineer is sent",
+            zh="工程师派出后,客户不能再撤销工单")
     if target in NEEDS_REASON and not (reason and reason.strip()):
         raise ValidationFailed(f"moving a ticket to '{target.value}' needs a reason", zh=f"将工单变更为「{target.zh}」必须填写原因")
 
@@ -148,7 +150,8 @@ CLOCK_SKEW = timedelta(minutes=2)
 def check_reported_at(reported_at: datetime, *, now: datetime) -> datetime:
     """Validate when the customer reported the fault: never in the future, at most 30 days back."""
     if reported_at.tzinfo is None:
-        raise ValidationFailed("reported_at must include a time zone, e.g. 2026-12-04T09:30:00+08:00", zh="报修时间必须包含时区,例如 2026-12-04T09:30:00+08:00")
+        raise ValidationFailed("reported_at must include a time zone, e.g. 2026-12-04T09:30:00+08:00",
+            zh="报修时间必须包含时区,例如 2026-12-04T09:30:00+08:00")
     if reported_at > now + CLOCK_SKEW:
         raise ValidationFailed("reported_at cannot be in the future", zh="报修时间不能晚于当前时间")
     if reported_at < now - MAX_BACKDATING:

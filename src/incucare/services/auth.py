@@ -27,7 +27,8 @@ class AuthenticationFailed(Exception):
 def hash_password(password: str) -> str:
     """An argon2id hash with the library's current parameters."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"password must have at least {MIN_PASSWORD_LENGTH} characters", zh=f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符")
+        raise ValidationFailed(f"password must have at least {MIN_PASSWORD_LENGTH} characters",
+            zh=f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符")
     return _hasher.hash(password)
 
 

@@ -47,7 +47,8 @@ from incucare.services.paging import Page, paginate
 def require_manager(actor: Actor) -> None:
     """Master data is edited by admins and HQ service managers only."""
     if not actor.is_manager:
-        raise PermissionDenied("only an administrator or service manager may change master data", zh="只有系统管理员或售后经理可以修改主数据")
+        raise PermissionDenied("only an administrator or service manager may change master data",
+            zh="只有系统管理员或售后经理可以修改主数据")
 
 
 def require_staff(actor: Actor) -> None:
@@ -206,7 +207,8 @@ def create_site(session: Session, actor: Actor, *, now: datetime, customer_id: i
     customer = get_customer(session, actor, customer_id)
     point = geocode(address)
     if not point.resolved:
-        raise ValidationFailed(f"address '{address}' could not be located; include the province or city", zh=f"无法识别地址 '{address}',请包含省份或城市",
+        raise ValidationFailed(f"address '{address}' could not be located; include the province or city",
+            zh=f"无法识别地址 '{address}',请包含省份或城市",
                                details=[{"field": "address", "message": "unrecognised address"}])
     site = Site(customer_id=customer.id, name=name, address=address)
     apply_geocode(session, site, point)
@@ -459,7 +461,8 @@ def create_contract(
         raise ValidationFailed(f"devices not found: {sorted(missing)}", zh=f"设备不存在: {sorted(missing)}")
     foreign = [d.serial for d in devices if d.customer_id != customer.id]
     if foreign:
-        raise ValidationFailed(f"devices belong to another customer: {', '.join(foreign)}", zh=f"以下设备属于其他客户: {', '.join(foreign)}")
+        raise ValidationFailed(f"devices belong to another customer: {', '.join(foreign)}",
+            zh=f"以下设备属于其他客户: {', '.join(foreign)}")
     contract = Contract(number=number, customer_id=customer.id, kind=kind.value, start_date=start_date,
                         end_date=end_date, sla_targets=targets, visit_quota=visit_quota, notes=notes,
                         created_at=now)

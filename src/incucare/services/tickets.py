@@ -82,7 +82,8 @@ def _set_owner(session: Session, ticket: Ticket, actor: Actor, now: datetime, ow
 def _assignee(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not user.active or user.role not in {r.value for r in ASSIGNABLE_ROLES}:
-        raise ValidationFailed(f"user {user_id} cannot own tickets (unknown, inactive or a customer)", zh=f"用户 {user_id} 不能作为工单责任人(不存在、已停用或为客户账号)")
+        raise ValidationFailed(f"user {user_id} cannot own tickets (unknown, inactive or a customer)",
+            zh=f"用户 {user_id} 不能作为工单责任人(不存在、已停用或为客户账号)")
     return user
 
 
@@ -119,7 +120,8 @@ def open_ticket(
         raise ValidationFailed("description must not be empty", zh="故障描述不能为空",
                                details=[{"field": "description", "message": "required"}])
     if len(text) > MAX_DESCRIPTION:
-        raise ValidationFailed(f"description is longer than {MAX_DESCRIPTION} characters", zh=f"故障描述不能超过 {MAX_DESCRIPTION} 个字符")
+        raise ValidationFailed(f"description is longer than {MAX_DESCRIPTION} characters",
+            zh=f"故障描述不能超过 {MAX_DESCRIPTION} 个字符")
     when = check_reported_at(reported_at, now=now) if reported_at is not None else now
     device = get_device_by_serial(session, actor, device_serial)
     contract = covering_contract(session, device, when.astimezone(zone).date())
@@ -279,7 +281,8 @@ def assign_ticket(session: Session, actor: Actor, ticket_id: int, *, now: dateti
         raise ValidationFailed("give exactly one of user_id or queue", zh="请在 user_id 和 queue 中只指定一个")
     ticket = get_ticket(session, actor, ticket_id, for_update=True)
     if TicketStatus(ticket.status) not in OPEN_STATUSES:
-        raise ValidationFailed(f"ticket {ticket.number} is {ticket.status}; reopen it first", zh=f"工单 {ticket.number} 当前状态为 {ticket.status},请先重开")
+        raise ValidationFailed(f"ticket {ticket.number} is {ticket.status}; reopen it first",
+            zh=f"工单 {ticket.number} 当前状态为 {ticket.status},请先重开")
     if user_id is not None:
         user = _assignee(session, user_id)
         owner = Owner.person(user.id, user.full_name)
@@ -314,7 +317,8 @@ def add_comment(session: Session, actor: Actor, ticket_id: int, *, now: datetime
     if not body:
         raise ValidationFailed("comment must not be empty", zh="备注不能为空")
     if len(body) > MAX_DESCRIPTION:
-        raise ValidationFailed(f"comment is longer than {MAX_DESCRIPTION} characters", zh=f"备注不能超过 {MAX_DESCRIPTION} 个字符")
+        raise ValidationFailed(f"comment is longer than {MAX_DESCRIPTION} characters",
+            zh=f"备注不能超过 {MAX_DESCRIPTION} 个字符")
     ticket = get_ticket(session, actor, ticket_id)
     event = TicketEvent(ticket_id=ticket.id, at=now, actor_id=actor.user_id, actor_name=actor.name,
                         kind=EventKind.COMMENT.value, note=body)
