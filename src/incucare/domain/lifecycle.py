@@ -129,7 +129,8 @@ def decide_move(
         raise PermissionDenied("a ticket can be withdrawn by the customer only before an engineer is sent",
             zh="工程师派出后,客户不能再撤销工单")
     if target in NEEDS_REASON and not (reason and reason.strip()):
-        raise ValidationFailed(f"moving a ticket to '{target.value}' needs a reason", zh=f"将工单变更为「{target.zh}」必须填写原因")
+        raise ValidationFailed(f"moving a ticket to '{target.value}' needs a reason",
+            zh=f"将工单变更为「{target.zh}」必须填写原因")
 
     new_tier = max(tier, _TIER_FLOOR.get(target, Tier.REMOTE))
     queue: Queue | None = None

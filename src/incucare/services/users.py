@@ -28,11 +28,14 @@ def create_user(session: Session, actor: Actor, *, now: datetime, username: str,
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user '{username}' already exists", zh=f"用户 '{username}' 已存在")
     if role is Role.CUSTOMER and (customer_id is None or session.get(Customer, customer_id) is None):
-        raise ValidationFailed("a customer user needs an existing customer_id", zh="客户账号必须关联一个已存在的客户(customer_id)")
+        raise ValidationFailed("a customer user needs an existing customer_id",
+            zh="客户账号必须关联一个已存在的客户(customer_id)")
     if role is Role.PARTNER and (region_id is None or session.get(Region, region_id) is None):
-        raise ValidationFailed("a partner user needs an existing region_id", zh="经销商账号必须关联一个已存在的区域(region_id)")
+        raise ValidationFailed("a partner user needs an existing region_id",
+            zh="经销商账号必须关联一个已存在的区域(region_id)")
     if service_point_id is not None and session.get(ServicePoint, service_point_id) is None:
-        raise ValidationFailed(f"service point {service_point_id} does not exist", zh=f"服务网点 {service_point_id} 不存在")
+        raise ValidationFailed(f"service point {service_point_id} does not exist",
+            zh=f"服务网点 {service_point_id} 不存在")
     user = User(username=username, password_hash=hash_password(password), full_name=full_name, role=role.value,
                 customer_id=customer_id, region_id=region_id, service_point_id=service_point_id, email=email,
                 phone=phone, language=language, created_at=now)

@@ -197,7 +197,8 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
             try:
                 when = datetime.fromisoformat(reported_at).replace(tzinfo=page.zone)
             except ValueError as exc:
-                raise ValidationFailed("reported_at: use the date and time picker", zh="报修时间格式无效,请使用日期时间选择器") from exc
+                raise ValidationFailed("reported_at: use the date and time picker",
+                    zh="报修时间格式无效,请使用日期时间选择器") from exc
         chosen_channel = Channel.parse(channel)
         if page.actor.role is Role.CUSTOMER:
             chosen_channel = Channel.PORTAL
