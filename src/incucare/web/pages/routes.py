@@ -54,7 +54,7 @@ def _safe_next(target: str | None) -> str:
     """Only same-site relative redirects after login (no open redirect)."""
     if target and target.startswith("/") and not target.startswith("//"):
         return target
-    return "/tickets"
+    return "/"
 
 
 E = TypeVar("E", bound=LabelledEnum)
@@ -105,7 +105,7 @@ def login_form(request: Request, uow: Annotated[UnitOfWork, Depends(get_uow)], n
 @router.post("/login")
 def login_submit(request: Request, uow: Annotated[UnitOfWork, Depends(get_uow)],
                  username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
-                 next: Annotated[str, Form()] = "/tickets", csrf: Annotated[str, Form()] = "") -> Response:
+                 next: Annotated[str, Form()] = "/", csrf: Annotated[str, Form()] = "") -> Response:
     """Check the password and open a session."""
     lang = request_language(request)
     try:

@@ -1,0 +1,95 @@
+"""What a newcomer does on day one, in a real browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.world import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def _login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def test_agent_opens_ticket_by_serial_and_sees_customer_site_contract(page, live):
+    base, _ = live
+    _login(page, base, "agent")
+    page.wait_for_url(re.compile(r"/tickets$"))
+    page.get_by_role("link", name="报修/新建工单").click()
+    page.get_by_label("查找设备").fill("SN-IVF-001")
+    page.get_by_role("button", name="搜索").click()
+    page.get_by_test_id("selected-device").wait_for()
+    page.get_by_label("故障描述").fill("CO2 浓度报警，显示 3.1%，培养箱内有胚胎")
+    page.get_by_label("报修人姓名").fill("王老师")
+    page.get_by_role("button", name="提交工单").click()
+    page.wait_for_url(re.compile(r"/tickets/\d+$"))
+    assert re.fullmatch(r"T\d{4}-\d{6}", page.get_by_test_id("ticket-number").inner_text())
+    assert "武汉某生殖医学中心" in page.get_by_test_id("ticket-customer").inner_text()
+    assert "生殖中心实验室" in page.get_by_test_id("ticket-site").inner_text()
+    assert "VIP-2026-001" in page.get_by_test_id("ticket-contract").inner_text()
+    assert page.get_by_test_id("ticket-status").inner_text() == "新建"
+    # take it: acknowledging makes the agent the accountable owner
+    page.get_by_test_id("move-to").select_option("acknowledged")
+    page.get_by_role("button", name="变更状态").click()
+    page.wait_for_load_state()
+    assert page.get_by_test_id("ticket-status").inner_text() == "已受理"
+    assert "Agent" in page.get_by_test_id("ticket-owner").inner_text()
+    assert "已受理" in page.get_by_test_id("timeline").inner_text()
+
+
+def test_illegal_move_shows_a_clear_message(page, live):
+    base, _ = live
+    _login(page, base, "agent")
+    page.goto(f"{base}/tickets/new?serial=SN-GMP-001")
+    page.get_by_label("故障描述").fill("温度偏高 38.2℃")
+    page.get_by_role("button", name="提交工单").click()
+    page.wait_for_url(re.compile(r"/tickets/\d+$"))
+    page.get_by_test_id("move-to").select_option("escalated_hq")
+    page.get_by_role("button", name="变更状态").click()
+    assert "必须填写原因" in page.get_by_test_id("error").inner_text()
+    assert page.get_by_test_id("ticket-status").inner_text() == "新建"
+
+
+def test_customer_sees_only_own_devices(page, live):
+    base, _ = live
+    _login(page, base, "customer")
+    page.wait_for_url(re.compile(r"/devices$"))
+    table = page.get_by_test_id("device-table").inner_text()
+    assert "SN-IVF-001" in table and "SN-IVF-002" in table
+    assert "SN-GMP" not in table
+    page.goto(f"{base}/devices?q=SN-GMP")
+    assert page.get_by_test_id("device-table").count() == 0
+    assert "没有符合条件的记录" in page.locator("main").inner_text()
+    page.goto(f"{base}/tickets/new?q=SN-GMP")
+    assert "SN-GMP-001" not in page.locator("main").inner_text()
+    page.goto(f"{base}/customers")
+    assert page.get_by_test_id("customer-name").inner_text() == "武汉某生殖医学中心"
+
+
+def test_english_switch_and_phone_layout(browser, live):
+    base, _ = live
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    _login(page, base, "manager")
+    page.wait_for_url(re.compile(r"/tickets$"))
+    page.get_by_test_id("switch-lang").click()
+    page.wait_for_url(re.compile(r"lang=en"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Tickets"
+    page.goto(f"{base}/devices")  # the choice sticks
+    assert page.get_by_role("heading", level=1).inner_text() == "Devices"
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"page scrolls sideways on a phone: {width}px"
+    context.close()
+
+
+def test_anonymous_visitors_are_sent_to_login(page, live):
+    base, _ = live
+    page.goto(f"{base}/tickets/1")
+    assert "/login?next=" in page.url
