@@ -1,0 +1,24 @@
+"""Run every benchmark (``make bench``) or the ones named on the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks import bench_api
+
+SUITES = {"api": bench_api.main}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(SUITES)
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+        return 2
+    for name in names:
+        SUITES[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
