@@ -60,3 +60,20 @@ def test_only_managers_edit_master_data(client, login, world):
         r = client.post("/api/v1/customers", headers=login(user), json=body)
         assert r.status_code == 403, user
     assert client.post("/api/v1/customers", headers=login("manager"), json=body).status_code == 201
+
+
+def test_user_directory_and_account_creation(client, login, world):
+    r = client.get("/api/v1/users", headers=login("dispatcher"), params={"role": "engineer"})
+    assert r.status_code == 200 and [u["username"] for u in r.json()["items"]] == ["engineer"]
+    assert "password_hash" not in r.json()["items"][0]
+    assert client.get("/api/v1/users", headers=login("customer")).status_code == 403
+    body = {"username": "lab2", "password": "long-enough-pw", "full_name": "李老师", "role": "customer",
+            "customer_id": world.customers["gmp"]}
+    assert client.post("/api/v1/users", headers=login("manager"), json=body).status_code == 403
+    r = client.post("/api/v1/users", headers=login("admin"), json=body)
+    assert r.status_code == 201 and r.json()["role"] == "customer"
+    assert client.post("/api/v1/users", headers=login("admin"), json=body).status_code == 409
+    r = client.post("/api/v1/auth/token", data={"username": "lab2", "password": "long-enough-pw"})
+    assert r.status_code == 200
+    bad = {**body, "username": "lab3", "customer_id": None}
+    assert client.post("/api/v1/users", headers=login("admin"), json=bad).status_code == 422

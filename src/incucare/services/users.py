@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from incucare.adapters.db.tables import Customer, Region, ServicePoint, User
@@ -13,6 +13,7 @@ from incucare.domain.model import Role
 from incucare.services.audit import record_change
 from incucare.services.auth import hash_password
 from incucare.services.context import Actor
+from incucare.services.paging import Page, paginate
 
 
 def create_user(session: Session, actor: Actor, *, now: datetime, username: str, password: str, role: Role,
@@ -44,3 +45,19 @@ def create_user(session: Session, actor: Actor, *, now: datetime, username: str,
     record_change(session, actor, at=now, entity="user", entity_id=user.id, action="create",
                   changes={"username": (None, username), "role": (None, role.value)})
     return user
+
+
+def list_users(session: Session, actor: Actor, *, role: Role | None = None, active: bool | None = True,
+               q: str | None = None, limit: int = 50, offset: int = 0) -> Page[User]:
+    """Staff directory (for hand-overs and dispatch); customers and partners may not browse it."""
+    if not actor.is_staff:
+        raise PermissionDenied("only service staff may list users", zh="只有服务人员可以查看用户列表")
+    query = select(User)
+    if role is not None:
+        query = query.where(User.role == role.value)
+    if active is not None:
+        query = query.where(User.active.is_(active))
+    if q:
+        like = f"%{q.strip()}%"
+        query = query.where(or_(User.username.ilike(like), User.full_name.ilike(like)))
+    return paginate(session, query.order_by(User.role, User.username), limit=limit, offset=offset)

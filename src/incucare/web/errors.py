@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from incucare.domain.errors import (
@@ -124,6 +125,13 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         return JSONResponse(error_body(codes.get(exc.status_code, "http_error"), message),
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+        message = "the change conflicts with data saved at the same moment; reload and try again"
+        local = message if api_language(request) == "en" else "与同时保存的数据冲突,请刷新后重试"
+        return JSONResponse(error_body("conflict", local, message_en=message), status_code=409)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
