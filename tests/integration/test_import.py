@@ -159,7 +159,7 @@ def test_xlsx_with_english_headers_and_date_cells(client, login, world, session_
     r = client.post(URL, headers=login("manager"), files={"file": ("台账.xlsx", buffer.getvalue(),
                                                                    "application/octet-stream")})
     assert r.status_code == 200, r.text
-    assert r.json()["summary"] == ("2 rows: 1 customers created, 1 sites created, 2 devices created, "
+    assert r.json()["summary"] == ("2 rows: 1 customer created, 1 site created, 2 devices created, "
                                    "0 updated, 0 unchanged")
     with session_factory() as s:
         devices = {d.serial: d for d in s.scalars(select(Device).where(Device.serial.in_(["20240101", "XL-002"])))}
@@ -341,6 +341,16 @@ def test_date_formats(text, expected):
 def test_bad_dates(text):
     with pytest.raises(ValueError):
         parse_date(text)
+
+
+def test_brand_may_be_written_in_either_language(session_factory, world):
+    add_models(session_factory, ("Biobase 博科", "BJPX-C160"))
+    rows = [[f"BB-{i}", brand, "bjpx-c160", "C-IVF", "", "", "", "生殖中心实验室", "", "", "", "", ""]
+            for i, brand in enumerate(["Biobase", "博科", "biobase  博科"])]
+    with session_factory() as s:
+        report = import_devices(s, SYSTEM, now=NOW, filename="b.csv", content=csv_bytes(rows))
+        assert report.ok, report.errors
+        assert report.devices_created == 3
 
 
 def test_excel_serial_date_and_yes_no():

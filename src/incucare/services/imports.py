@@ -147,14 +147,13 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for people: what was (or, in a dry run, would be) done, or why nothing was."""
-        head = f"{self.rows:,} rows"
+        head = _count(self.rows, "row")
         if not self.ok:
-            errors = "1 error" if self.error_count == 1 else f"{self.error_count:,} errors"
             rows = self.error_rows()
-            where = f" in {rows:,} row{'s' if rows != 1 else ''}" if rows else ""
-            return f"{head}: {errors}{where}; nothing was imported"
-        body = (f"{self.customers_created:,} customers created, {self.sites_created:,} sites created, "
-                f"{self.devices_created:,} devices created, {self.devices_updated:,} updated, "
+            where = f" in {_count(rows, 'row')}" if rows else ""
+            return f"{head}: {_count(self.error_count, 'error')}{where}; nothing was imported"
+        body = (f"{_count(self.customers_created, 'customer')} created, {_count(self.sites_created, 'site')} "
+                f"created, {_count(self.devices_created, 'device')} created, {self.devices_updated:,} updated, "
                 f"{self.devices_unchanged:,} unchanged")
         return f"{head}: {body}" + (" (dry run: nothing written)" if self.dry_run else "")
 
@@ -175,6 +174,10 @@ class ImportReport:
             "updates": [u.as_dict() for u in self.updates],
             "summary": self.summary(),
         }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # ---------------------------------------------------------------- reading the file
@@ -359,7 +362,6 @@ def _choices(enum: type[CustomerKind] | type[DeviceStatus]) -> str:
 @dataclass
 class _Row:
     number: int
-    values: dict[str, object]
     serial: str = ""
     brand: str = ""
     model: str = ""
@@ -489,7 +491,7 @@ class _Importer:
     def parse_rows(self) -> None:
         for number, cells in self.table.rows:
             values = {key: cells[pos] if pos < len(cells) else None for key, pos in self.positions.items()}
-            row = _Row(number, values)
+            row = _Row(number)
             self.rows.append(row)
             for column in COLUMNS:
                 if column.key in self.positions:
@@ -554,7 +556,11 @@ class _Importer:
 
     def check_models(self) -> None:
         models = list(self.session.scalars(select(DeviceModel).order_by(DeviceModel.brand, DeviceModel.model)))
-        index = {(_fold(m.brand), _fold(m.model)): m.id for m in models}
+        candidates: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for m in models:
+            for brand in brand_spellings(m.brand):
+                candidates[(brand, _fold(m.model))].add(m.id)
+        index = {key: next(iter(ids)) for key, ids in candidates.items() if len(ids) == 1}
         self.model_names = {m.id: f"{m.brand} {m.model}" for m in models}
         known = ", ".join(f"{m.brand} {m.model}" for m in models[:50]) or "none (add models first)"
         if len(models) > 50:
@@ -825,6 +831,14 @@ def _parse_enum(enum: type[CustomerKind] | type[DeviceStatus], text: str, what: 
         if wanted == short or wanted in parts:
             return member
     raise ValueError(f"unknown {what} '{text}'; use one of: {_choices(enum)}")
+
+
+def brand_spellings(brand: str) -> set[str]:
+    """A catalogue brand such as "Heal Force 力康" is written "Heal Force", "力康" or both in spreadsheets."""
+    words = brand.split()
+    latin = " ".join(w for w in words if w.isascii())
+    native = " ".join(w for w in words if not w.isascii())
+    return {_fold(v) for v in (brand, latin, native) if v}
 
 
 def _fold(text: str) -> str:
