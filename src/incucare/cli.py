@@ -24,7 +24,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:
@@ -94,22 +94,32 @@ def import_devices(
     """Import devices (and their customers and sites) from CSV or XLSX: all rows or none."""
     from incucare.adapters.db.engine import make_session_factory
     from incucare.adapters.db.uow import UnitOfWork
+    from incucare.domain.errors import DomainError
     from incucare.services.context import SYSTEM, system_clock
     from incucare.services.imports import import_devices as run_import
 
     settings = _settings()
     factory = make_session_factory(_engine(settings))
-    with UnitOfWork(factory) as uow:
-        report = run_import(uow.session, SYSTEM, now=system_clock(), filename=file.name,
-                            content=file.read_bytes(), dry_run=dry_run)
-        if report.ok and not dry_run:
-            uow.commit()
+    try:
+        content = file.read_bytes()
+        with UnitOfWork(factory) as uow:
+            report = run_import(uow.session, SYSTEM, now=system_clock(), filename=file.name, content=content,
+                                dry_run=dry_run)
+            if report.ok and not dry_run:
+                uow.commit()
+    except (DomainError, OSError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else str(exc)
+        if as_json:
+            print(json.dumps({"ok": False, "error": message}, ensure_ascii=False))
+        else:
+            console.print(f"import refused: {message}", markup=False)
+        raise typer.Exit(1) from exc
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
-        console.print(report.summary())
+        console.print(report.summary(), markup=False)
         for err in report.errors[:200]:
-            console.print(f"  row {err.row}, column {err.field}: {err.message}")
+            console.print(f"  row {err.row}, column {err.field}: {err.message}", markup=False)
     raise typer.Exit(0 if report.ok else 1)
 
 

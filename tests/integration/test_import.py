@@ -392,4 +392,10 @@ def test_cli_import_devices(tmp_path: Path):
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(Device)) == 10
         assert s.scalar(select(func.count()).select_from(DeviceModel)) == 3
+
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("[bold]not a spreadsheet")
+    refused = _cli(["import", "devices", str(text_file)], db, tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("import refused:")
     engine.dispose()
