@@ -72,8 +72,7 @@ def _set_owner(session: Session, ticket: Ticket, actor: Actor, now: datetime, ow
     ticket.owner_kind = owner.kind.value
     ticket.owner_user_id = owner.user_id
     ticket.owner_queue = owner.queue.value if owner.queue else None
-    if owner.kind is OwnerKind.USER:
-        ticket.owner_user = session.get(User, owner.user_id)
+    ticket.owner_user = session.get(User, owner.user_id) if owner.kind is OwnerKind.USER else None
     _event(session, ticket, actor, now, EventKind.OWNER_CHANGED, old.key(), owner.key(), note)
     record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="owner",
                   changes={"owner": (old.key(), owner.key())}, reason=note)
