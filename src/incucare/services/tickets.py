@@ -11,6 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
@@ -137,8 +138,20 @@ def open_ticket(
         idempotency_key=idempotency_key or None,
     )
     ticket.device, ticket.customer, ticket.site, ticket.contract = device, device.customer, device.site, contract
-    session.add(ticket)
-    session.flush()
+    if idempotency_key:
+        try:
+            with session.begin_nested():
+                session.add(ticket)
+        except IntegrityError:
+            # a concurrent retry with the same key committed first: answer with its ticket
+            existing = session.scalar(_ticket_query().where(Ticket.idempotency_key == idempotency_key,
+                                                            scoping.tickets_visible(actor.scope)))
+            if existing is None:
+                raise
+            return existing, False
+    else:
+        session.add(ticket)
+        session.flush()
     why = f"contract {contract.number} ({contract.kind})" if contract else "no active contract"
     _event(session, ticket, actor, now, EventKind.CREATED, None, TicketStatus.NEW.value,
            f"{channel.value}; {why}")
