@@ -60,3 +60,11 @@ def test_future_reported_at_is_refused_and_the_form_keeps_the_text(client, world
     r = client.post("/tickets/new", data={"csrf": csrf, "device_serial": "SN-IVF-002", "description": "门封条脱落",
                                           "channel": "phone", "reported_at": "2030-01-01T10:00"})
     assert r.status_code == 422 and "报修时间不能晚于当前时间" in r.text and "门封条脱落" in r.text
+
+
+def test_not_found_page_speaks_the_page_language(client, world):
+    _login(client, "agent")
+    r = client.get("/tickets/424242")
+    assert r.status_code == 404 and "未找到工单 424242" in r.text
+    r = client.get("/tickets/424242?lang=en")
+    assert r.status_code == 404 and "ticket 424242 not found" in r.text

@@ -69,11 +69,12 @@ def _is_page(request: Request) -> bool:
     return not (path.startswith(("/api/", "/static/")) or path in ("/healthz", "/openapi.json"))
 
 
-def _error_page(request: Request, status: int, message: str) -> Response:
+def _error_page(request: Request, status: int, error: DomainError | str) -> Response:
     from incucare.web.i18n import pick_language, translator
     from incucare.web.pages.context import LANG_COOKIE, TEMPLATES
 
     lang = pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+    message = error.text(lang) if isinstance(error, DomainError) else error
     return TEMPLATES.TemplateResponse(
         request, "error.html",
         {"t": translator(lang), "lang": lang, "status": status, "message": message, "actor": None,
