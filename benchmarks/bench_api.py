@@ -82,7 +82,7 @@ def main() -> None:
     try:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - PostgreSQL is optional for benchmarks
+    except Exception as exc:  # PostgreSQL is optional for benchmarks
         print(f"\n[api · postgresql] skipped: {type(exc).__name__}")
         return
     try:

@@ -12,7 +12,6 @@ from alembic import op
 
 import incucare.adapters.db.types
 
-
 revision = 'bfc9a972af42'
 down_revision = None
 branch_labels = None
