@@ -337,6 +337,8 @@ def add_comment(session: Session, actor: Actor, ticket_id: int, *, now: datetime
     session.add(event)
     ticket.updated_at = now
     session.flush()
+    record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="comment",
+                  changes={"comment": (None, body)})
     return event
 
 
