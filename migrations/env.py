@@ -33,6 +33,9 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
     engine = make_engine(url)
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # batch migrations swap tables
+            conn.commit()
         _run(conn)
         conn.commit()
     engine.dispose()

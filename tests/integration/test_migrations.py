@@ -25,3 +25,24 @@ def test_upgrade_head_matches_the_models_and_is_repeatable(db_url):
         assert diff == [], f"models and migrations differ: {diff}"
     finally:
         engine.dispose()
+
+
+def test_upgrade_keeps_existing_data(db_url):
+    """A site that ran `make run` last month upgrades in place without losing rows."""
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "bfc9a972af42")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO regions (id, code, name_zh, name_en, provinces) "
+                              "VALUES (1, 'central', '华中区', 'Central', '[]')"))
+            conn.execute(text("INSERT INTO users (id, username, password_hash, full_name, role, email, phone, "
+                              "language, active, skills, created_at) VALUES (1, 'old', 'x', 'Old', 'agent', '', '', "
+                              "'zh', true, '[]', '2026-01-01 00:00:00')"))
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT username, supervisor_id FROM users")).one() == ("old", None)
+            assert conn.execute(text("SELECT code FROM regions")).scalar_one() == "central"
+    finally:
+        engine.dispose()

@@ -82,6 +82,7 @@ class User(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     service_point_id: Mapped[int | None] = mapped_column(ForeignKey("service_points.id"))
     skills: Mapped[list[Any]] = mapped_column(default=list)
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
 
 
@@ -190,6 +191,7 @@ class Contract(Base):
     end_date: Mapped[date] = mapped_column(Date)
     sla_targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     visit_quota: Mapped[int | None] = mapped_column(Integer)
+    sla_policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policies.id"))
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     customer: Mapped[Customer] = relationship()
@@ -226,11 +228,22 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    sla_policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policies.id"))
+    entitlement_reason: Mapped[str] = mapped_column(Text, default="")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_response_at: Mapped[datetime | None]
+    onsite_needed_at: Mapped[datetime | None]
+    onsite_at: Mapped[datetime | None]
+    handoff_count: Mapped[int] = mapped_column(Integer, default=0)
+    ping_pong: Mapped[bool] = mapped_column(Boolean, default=False)
     device: Mapped[Device] = relationship()
     customer: Mapped[Customer] = relationship()
     site: Mapped[Site] = relationship()
     contract: Mapped[Contract | None] = relationship()
     owner_user: Mapped[User | None] = relationship(foreign_keys=[owner_user_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    sla_policy: Mapped[SlaPolicy | None] = relationship()
 
 
 class TicketEvent(Base):
@@ -314,3 +327,164 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(32))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class WorkCalendarRow(Base):
+    """A service calendar: 7x24 or business hours per weekday (several frames), with CN holidays."""
+
+    __tablename__ = "calendars"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    always_on: Mapped[bool] = mapped_column(Boolean, default=False)
+    weekly: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    use_cn_holidays: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class CalendarOverride(Base):
+    """A day edited in the app: a holiday or an extra working day (the holiday library lags a year)."""
+
+    __tablename__ = "calendar_overrides"
+    __table_args__ = (UniqueConstraint("calendar_id", "day", name="uq_calendar_overrides_calendar_day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    working: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class SlaPolicy(Base):
+    """Contracted response promises as data: targets per priority and clock, calendar, pauses, thresholds."""
+
+    __tablename__ = "sla_policies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("calendars.id"))
+    targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    warn_thresholds: Mapped[list[Any]] = mapped_column(default=list)
+    pause_resolution_on_waiting_parts: Mapped[bool] = mapped_column(Boolean, default=False)
+    onsite_from_escalation: Mapped[bool] = mapped_column(Boolean, default=False)
+    remote_window_minutes: Mapped[int | None] = mapped_column(Integer)
+    remote_window_categories: Mapped[list[Any]] = mapped_column(default=list)
+    hq_escalation_fraction: Mapped[float | None] = mapped_column(Float)
+    handoff_accept_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    auto_close_days: Mapped[int] = mapped_column(Integer, default=7)
+    quiet_hours: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_preset: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    calendar: Mapped[WorkCalendarRow] = relationship()
+
+
+class TicketClock(Base):
+    """The persisted state of one SLA clock of one ticket, so sweeps find due work by index."""
+
+    __tablename__ = "ticket_clocks"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    clock: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    target_minutes: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+    percent_used: Mapped[float] = mapped_column(Float, default=0.0)
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+
+class SlaFiring(Base):
+    """A warning, breach or timed escalation that has fired: unique, so nothing fires twice."""
+
+    __tablename__ = "sla_firings"
+    __table_args__ = (UniqueConstraint("ticket_id", "clock", "kind", "threshold", name="uq_sla_firings_once"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    clock: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
+    threshold: Mapped[int] = mapped_column(Integer, default=0)
+    fired_at: Mapped[datetime]
+
+
+class DutyAssignment(Base):
+    """Who is on duty (accountable on escalation) or supervising, per tier and region."""
+
+    __tablename__ = "duty_roster"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    user: Mapped[User] = relationship()
+
+
+class TicketWatcher(Base):
+    """People kept informed about a ticket (e.g. its previous owner after an escalation)."""
+
+    __tablename__ = "ticket_watchers"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    since: Mapped[datetime]
+
+
+class HandoffOffer(Base):
+    """An offered hand-off: ownership moves only when the receiver accepts it."""
+
+    __tablename__ = "handoff_offers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    to_queue: Mapped[str | None] = mapped_column(String(32))
+    offered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    offered_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supervisor_notified_at: Mapped[datetime | None]
+
+
+class WebhookEndpoint(Base):
+    """A chat-robot webhook (WeCom / DingTalk shape) that receives notifications, optionally per region."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(16), default="wecom")
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Notification(Base):
+    """Outbox: every message to send (e-mail, webhook, in-app), retried with backoff until delivered."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(512))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    lang: Mapped[str] = mapped_column(String(8), default="zh")
+    template: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
