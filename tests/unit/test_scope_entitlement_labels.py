@@ -8,25 +8,27 @@ import pytest
 
 from incucare.domain.entitlement import ContractTerm, check_sla_targets, pick_contract
 from incucare.domain.model import ContractKind, CustomerKind, Owner, OwnerKind, Queue, Role, TicketStatus, Tier
-from incucare.domain.scope import scope_for
+from incucare.domain.scope import Scope, scope_for
 
 
-def test_customer_sees_only_own_organisation():
-    s = scope_for(Role.CUSTOMER, region_id=None, customer_id=7)
-    assert s.allows(region_id=1, customer_id=7)
-    assert not s.allows(region_id=1, customer_id=8)
+def test_customer_is_scoped_to_its_organisation():
+    assert scope_for(Role.CUSTOMER, region_id=3, customer_id=7) == Scope(customer_id=7)
 
 
-def test_partner_sees_only_own_region():
-    s = scope_for(Role.PARTNER, region_id=3, customer_id=None)
-    assert s.allows(region_id=3, customer_id=99)
-    assert not s.allows(region_id=4, customer_id=99)
+def test_partner_is_scoped_to_its_region():
+    assert scope_for(Role.PARTNER, region_id=3, customer_id=99) == Scope(region_id=3)
 
 
-def test_staff_see_everything_and_misconfigured_users_nothing():
-    assert scope_for(Role.AGENT, region_id=None, customer_id=None).allows(region_id=None, customer_id=None)
-    assert not scope_for(Role.CUSTOMER, region_id=None, customer_id=None).allows(region_id=1, customer_id=1)
-    assert not scope_for(Role.PARTNER, region_id=None, customer_id=None).allows(region_id=1, customer_id=1)
+def test_every_staff_role_sees_everything_engineers_included():
+    for role in (Role.ADMIN, Role.SERVICE_MANAGER, Role.HQ_EXPERT, Role.DISPATCHER, Role.AGENT, Role.ENGINEER):
+        assert scope_for(role, region_id=3, customer_id=None) == Scope(everything=True), role
+
+
+def test_misconfigured_outsiders_see_nothing():
+    nothing = Scope()
+    assert not (nothing.everything or nothing.region_id or nothing.customer_id)
+    assert scope_for(Role.CUSTOMER, region_id=None, customer_id=None) == nothing
+    assert scope_for(Role.PARTNER, region_id=None, customer_id=None) == nothing
 
 
 def _term(cid, kind, start, end):

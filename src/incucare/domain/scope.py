@@ -1,8 +1,10 @@
 """Tenancy: which slice of the installed base a user may see.
 
-A lab sees only its own organisation, a regional partner only its region, an engineer their service
-point's region; manufacturer staff see everything. Repositories turn a Scope into a query filter;
-records outside it answer "not found", never "forbidden", so their existence does not leak.
+Only outsiders are restricted: a customer (lab) sees only its own organisation and a regional partner
+only its region. Manufacturer staff, field engineers included, see the whole installed base, because
+engineers are sent across regions when a job needs them. adapters/db/scoping.py turns a Scope into
+the SQL filters every read uses; records outside it answer "not found", never "forbidden", so their
+existence does not leak.
 """
 
 from __future__ import annotations
@@ -19,16 +21,6 @@ class Scope:
     everything: bool = False
     region_id: int | None = None
     customer_id: int | None = None
-
-    def allows(self, *, region_id: int | None, customer_id: int | None) -> bool:
-        """Whether a record placed in ``region_id`` and owned by ``customer_id`` is visible."""
-        if self.everything:
-            return True
-        if self.customer_id is not None:
-            return customer_id == self.customer_id
-        if self.region_id is not None:
-            return region_id == self.region_id
-        return False
 
 
 def scope_for(role: Role, *, region_id: int | None, customer_id: int | None) -> Scope:
