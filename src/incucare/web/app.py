@@ -18,6 +18,7 @@ from incucare.services.context import Clock, system_clock
 from incucare.web.api import auth as auth_api
 from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
+from incucare.web.api import notifications as notifications_api
 from incucare.web.api import tickets as tickets_api
 from incucare.web.api import users as users_api
 from incucare.web.errors import install_error_handlers
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(auth_api.router)
     app.include_router(ib_api.router)
     app.include_router(imports_api.router)
+    app.include_router(notifications_api.router)
     app.include_router(tickets_api.router)
     app.include_router(users_api.router)
 
