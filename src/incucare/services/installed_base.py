@@ -6,6 +6,7 @@ as one unit; anything outside the caller's scope is "not found".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
 from incucare.adapters.db.tables import (
+    AuditRecord,
     Calibration,
     Contact,
     Contract,
@@ -28,15 +30,18 @@ from incucare.adapters.db.tables import (
     ServiceVisit,
     Site,
     Ticket,
+    User,
 )
 from incucare.adapters.geo.cpca_geocoder import GeoPoint, geocode
 from incucare.domain.entitlement import DEFAULT_SLA_TARGETS, ContractTerm, check_sla_targets, pick_contract
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.model import (
+    STAFF_ROLES,
     Co2SensorType,
     ContractKind,
     CustomerKind,
     DeviceStatus,
+    Role,
     TicketStatus,
 )
 from incucare.services.audit import record_change, snapshot
@@ -137,8 +142,8 @@ def create_customer(
     require_manager(actor)
     if session.scalar(select(Customer.id).where(Customer.code == code)) is not None:
         raise Conflict(f"a customer with code '{code}' already exists", zh=f"客户编号 '{code}' 已存在")
-    if region_id is not None and session.get(Region, region_id) is None:
-        raise ValidationFailed(f"region {region_id} does not exist", zh=f"区域 {region_id} 不存在")
+    _check_region(session, region_id)
+    _check_account_manager(session, account_manager_id)
     customer = Customer(
         code=code, name=name, kind=kind.value, vip=vip, region_id=region_id,
         account_manager_id=account_manager_id, phone=phone, email=email, notes=notes, created_at=now,
@@ -150,18 +155,64 @@ def create_customer(
     return customer
 
 
+def _check_region(session: Session, region_id: int | None) -> None:
+    """A dangling region id would surface as a foreign-key error (a misleading 409), so refuse it as input."""
+    if region_id is not None and session.get(Region, region_id) is None:
+        raise ValidationFailed(f"region {region_id} does not exist", zh=f"区域 {region_id} 不存在",
+                               details=[{"field": "region_id", "message": "does not exist"}])
+
+
+def _check_account_manager(session: Session, user_id: int | None) -> None:
+    """The account manager is someone at the manufacturer: an active staff user, never a customer or partner."""
+    if user_id is None:
+        return
+    user = session.get(User, user_id)
+    if user is None or not user.active or Role(user.role) not in STAFF_ROLES:
+        raise ValidationFailed(f"account manager {user_id} is not an active staff user",
+                               zh=f"客户经理 {user_id} 不是在职的服务人员",
+                               details=[{"field": "account_manager_id", "message": "not an active staff user"}])
+
+
+def _not_null(field_name: str, value: Any) -> None:
+    """Explicit null for a required column is an input error, not a database error."""
+    if value is None:
+        raise ValidationFailed(f"{field_name} cannot be empty", zh=f"{field_name} 不能为空",
+                               details=[{"field": field_name, "message": "may not be null"}])
+
+
+def _parse_enum(kind: type[CustomerKind] | type[DeviceStatus], field_name: str, value: Any) -> str:
+    """An enum value from a change set; an unknown code is a 422 naming the field."""
+    try:
+        return kind.parse(value).value
+    except ValueError as exc:
+        raise ValidationFailed(f"{field_name}: {exc}", zh=f"{field_name} 无效: {exc}",
+                               details=[{"field": field_name, "message": str(exc)}]) from exc
+
+
 def update_customer(session: Session, actor: Actor, customer_id: int, *, now: datetime,
                     changes: dict[str, Any]) -> Customer:
-    """Change a customer's name, kind, VIP flag, account manager or contact details (audited)."""
+    """Change a customer's name, kind, VIP flag, account manager or contact details (audited).
+
+    Every change is checked before anything is written, so a refused change leaves the customer untouched
+    and bad references answer 422 rather than a foreign-key failure.
+    """
     require_manager(actor)
     customer = get_customer(session, actor, customer_id)
-    allowed = {"name", "kind", "vip", "region_id", "account_manager_id", "phone", "email", "notes"}
-    diff: dict[str, tuple[Any, Any]] = {}
+    nullable = {"region_id", "account_manager_id"}
+    allowed = nullable | {"name", "kind", "vip", "phone", "email", "notes"}
+    wanted: dict[str, Any] = {}
     for field_name, value in changes.items():
         if field_name not in allowed:
             raise ValidationFailed(f"field '{field_name}' cannot be changed", zh=f"字段 '{field_name}' 不允许修改")
-        if field_name == "kind":
-            value = CustomerKind.parse(value).value
+        if field_name not in nullable:
+            _not_null(field_name, value)
+        wanted[field_name] = _parse_enum(CustomerKind, field_name, value) if field_name == "kind" else value
+    if "region_id" in wanted:
+        _check_region(session, wanted["region_id"])
+    if "account_manager_id" in wanted:
+        _check_account_manager(session, wanted["account_manager_id"])
+    diff: dict[str, tuple[Any, Any]] = {}
+    for field_name, value in wanted.items():
         old = getattr(customer, field_name)
         if old != value:
             diff[field_name] = (old, value)
@@ -232,10 +283,14 @@ def list_contacts(session: Session, actor: Actor, customer_id: int) -> list[Cont
 def create_contact(session: Session, actor: Actor, *, now: datetime, customer_id: int, name: str,
                    phone: str = "", email: str = "", wechat: str = "", title: str = "",
                    site_id: int | None = None, is_primary: bool = False) -> Contact:
-    """Add a person to call at a customer (staff, or the customer for their own organisation)."""
+    """Add a person to call at a customer (staff, or the customer for their own organisation).
+
+    The customer is looked up in the caller's scope first, so another tenant's customer is "not found"
+    (a 403 would confirm that it exists).
+    """
+    get_customer(session, actor, customer_id)
     if not (actor.is_manager or actor.is_staff or actor.customer_id == customer_id):
         raise PermissionDenied("you may not add contacts to this customer", zh="您不能为该客户添加联系人")
-    get_customer(session, actor, customer_id)
     if site_id is not None:
         site = get_site(session, actor, site_id)
         if site.customer_id != customer_id:
@@ -370,23 +425,42 @@ def create_device(
 
 def update_device(session: Session, actor: Actor, device_id: int, *, now: datetime,
                   changes: dict[str, Any]) -> Device:
-    """Change a device's site, firmware, status or warranty end (audited)."""
+    """Change a device's site, firmware, status, model, install date or warranty end (audited).
+
+    The same rules as registration apply (an existing model, a visible site, warranty not ending before
+    installation), all checked before anything is written. Moving to another customer's site moves the
+    device to that customer, and the audit record says so: the service history relies on it to hide the
+    previous owner's records from the new one.
+    """
     require_manager(actor)
     device = get_device(session, actor, device_id)
-    allowed = {"site_id", "firmware_version", "status", "warranty_end", "install_date", "model_id"}
-    diff: dict[str, tuple[Any, Any]] = {}
+    nullable = {"install_date", "warranty_end"}
+    allowed = nullable | {"site_id", "firmware_version", "status", "model_id"}
+    wanted: dict[str, Any] = {}
     for field_name, value in changes.items():
         if field_name not in allowed:
             raise ValidationFailed(f"field '{field_name}' cannot be changed", zh=f"字段 '{field_name}' 不允许修改")
-        if field_name == "status":
-            value = DeviceStatus.parse(value).value
-        if field_name == "site_id":
-            site = get_site(session, actor, int(value))
-            if site.customer_id != device.customer_id:
-                diff["customer_id"] = (device.customer_id, site.customer_id)
-                device.customer_id = site.customer_id
-        if field_name == "model_id" and session.get(DeviceModel, value) is None:
-            raise ValidationFailed(f"device model {value} does not exist", zh=f"设备型号 {value} 不存在")
+        if field_name not in nullable:
+            _not_null(field_name, value)
+        wanted[field_name] = _parse_enum(DeviceStatus, field_name, value) if field_name == "status" else value
+    if "model_id" in wanted and session.get(DeviceModel, wanted["model_id"]) is None:
+        raise ValidationFailed(f"device model {wanted['model_id']} does not exist",
+                               zh=f"设备型号 {wanted['model_id']} 不存在",
+                               details=[{"field": "model_id", "message": "does not exist"}])
+    new_customer_id = device.customer_id
+    if "site_id" in wanted:
+        site = get_site(session, actor, int(wanted["site_id"]))
+        new_customer_id = site.customer_id
+    install_date = wanted.get("install_date", device.install_date)
+    warranty_end = wanted.get("warranty_end", device.warranty_end)
+    if install_date and warranty_end and warranty_end < install_date:
+        raise ValidationFailed("warranty_end cannot be before install_date", zh="保修截止日期不能早于安装日期",
+                               details=[{"field": "warranty_end", "message": "before install_date"}])
+    diff: dict[str, tuple[Any, Any]] = {}
+    if new_customer_id != device.customer_id:
+        diff["customer_id"] = (device.customer_id, new_customer_id)
+        device.customer_id = new_customer_id
+    for field_name, value in wanted.items():
         old = getattr(device, field_name)
         if old != value:
             diff[field_name] = (old, value)
@@ -494,7 +568,11 @@ def covering_contract(session: Session, device: Device, day: date) -> Contract |
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One line of a device's service history: a ticket, a visit, a part fitted or a calibration."""
+    """One line of a device's service history: a ticket, a visit, a part fitted or a calibration.
+
+    ``detail`` is a ready-made English line kept for API clients that read it; the structured fields
+    (visit kind, calibration parameter and values) let pages render the line in the reader's language.
+    """
 
     at: datetime
     kind: str
@@ -502,27 +580,97 @@ class HistoryEntry:
     title: str
     detail: str
     status: str = ""
+    ticket_id: int | None = None
+    ticket_number: str = ""
+    visit_kind: str = ""
+    engineer: str = ""
+    summary: str = ""
+    part_number: str = ""
+    part_name: str = ""
+    quantity: int | None = None
+    parameter: str = ""
+    setpoint: float | None = None
+    as_found: float | None = None
+    as_left: float | None = None
+    reference: str = ""
+
+
+def last_customer_change(session: Session, device_id: int) -> datetime | None:
+    """When the device last moved to another customer, from the audit trail (None if it never moved).
+
+    Both the API/page edit and the installed-base import write an "update" audit record whose changes
+    name ``customer_id`` when a device changes hands.
+    """
+    records = session.scalars(select(AuditRecord).where(
+        AuditRecord.entity == "device", AuditRecord.entity_id == str(device_id), AuditRecord.action == "update",
+    ))
+    moves = [r.at for r in records if "customer_id" in (r.changes or {})]
+    return max(moves) if moves else None
+
+
+def _history_visibility(session: Session, actor: Actor, device: Device) -> Callable[[int | None, datetime], bool]:
+    """Whether a record of the device's past, linked to a ticket (or not) and dated ``at``, may be shown.
+
+    A device that changed hands carries its previous owner's service history. Staff see all of it; a
+    customer or partner sees only the tickets they may see anyway, the visits, parts and calibrations of
+    those tickets, and ticketless records made since the device last changed customer.
+    """
+    if actor.scope.everything:
+        return lambda _ticket_id, _at: True
+    visible_tickets = set(session.scalars(
+        select(Ticket.id).where(Ticket.device_id == device.id, scoping.tickets_visible(actor.scope))
+    ))
+    since = last_customer_change(session, device.id)
+
+    def visible(ticket_id: int | None, at: datetime) -> bool:
+        if ticket_id is not None:
+            return ticket_id in visible_tickets
+        return since is None or at >= since
+
+    return visible
 
 
 def device_history(session: Session, actor: Actor, device_id: int, *, limit: int = 100,
                    offset: int = 0) -> Page[HistoryEntry]:
-    """Everything that ever happened to a device, newest first."""
-    device = get_device(session, actor, device_id)
-    entries: list[HistoryEntry] = []
-    for t in session.scalars(select(Ticket).where(Ticket.device_id == device.id)):
-        entries.append(HistoryEntry(t.reported_at, "ticket", t.id, t.number, t.description,
-                                    TicketStatus(t.status).value))
-    for v in session.scalars(select(ServiceVisit).where(ServiceVisit.device_id == device.id)):
-        who = v.engineer.full_name if v.engineer else ""
-        entries.append(HistoryEntry(v.started_at, "visit", v.id, v.kind, f"{who} {v.summary}".strip()))
-    for p in session.scalars(select(PartUsage).where(PartUsage.device_id == device.id)):
-        entries.append(HistoryEntry(p.used_at, "part", p.id, p.part_number, f"{p.part_name} × {p.quantity}"))
-    for c in session.scalars(select(Calibration).where(Calibration.device_id == device.id)):
-        entries.append(HistoryEntry(
-            c.performed_at, "calibration", c.id, c.parameter,
-            f"setpoint {c.setpoint:g}, as found {c.as_found:g}, as left {c.as_left:g} ({c.reference_instrument})",
-        ))
-    entries.sort(key=lambda e: (e.at, e.kind, e.ref_id), reverse=True)
+    """Everything the caller may see of what happened to a device, newest first (see _history_visibility)."""
     if limit < 1 or offset < 0:
         raise ValidationFailed("limit must be positive and offset 0 or more", zh="limit 必须为正数,offset 不能为负数")
+    device = get_device(session, actor, device_id)
+    visible = _history_visibility(session, actor, device)
+    visits = {v.id: v for v in session.scalars(select(ServiceVisit).where(ServiceVisit.device_id == device.id))}
+
+    def via_visit(visit_id: int | None) -> int | None:
+        visit = visits.get(visit_id) if visit_id is not None else None
+        return visit.ticket_id if visit is not None else None
+
+    entries: list[HistoryEntry] = []
+    numbers: dict[int, str] = {}
+    for t in session.scalars(select(Ticket).where(Ticket.device_id == device.id)):
+        if visible(t.id, t.reported_at):
+            numbers[t.id] = t.number
+            entries.append(HistoryEntry(t.reported_at, "ticket", t.id, t.number, t.description,
+                                        TicketStatus(t.status).value, ticket_id=t.id, ticket_number=t.number))
+    for v in visits.values():
+        if visible(v.ticket_id, v.started_at):
+            who = v.engineer.full_name if v.engineer else ""
+            entries.append(HistoryEntry(v.started_at, "visit", v.id, v.kind, f"{who} {v.summary}".strip(),
+                                        ticket_id=v.ticket_id, ticket_number=numbers.get(v.ticket_id or 0, ""),
+                                        visit_kind=v.kind, engineer=who, summary=v.summary))
+    for p in session.scalars(select(PartUsage).where(PartUsage.device_id == device.id)):
+        ticket_id = p.ticket_id if p.ticket_id is not None else via_visit(p.visit_id)
+        if visible(ticket_id, p.used_at):
+            entries.append(HistoryEntry(p.used_at, "part", p.id, p.part_number, f"{p.part_name} × {p.quantity}",
+                                        ticket_id=ticket_id, ticket_number=numbers.get(ticket_id or 0, ""),
+                                        part_number=p.part_number, part_name=p.part_name, quantity=p.quantity))
+    for c in session.scalars(select(Calibration).where(Calibration.device_id == device.id)):
+        ticket_id = via_visit(c.visit_id)
+        if visible(ticket_id, c.performed_at):
+            entries.append(HistoryEntry(
+                c.performed_at, "calibration", c.id, c.parameter,
+                f"setpoint {c.setpoint:g}, as found {c.as_found:g}, as left {c.as_left:g} "
+                f"({c.reference_instrument})",
+                ticket_id=ticket_id, ticket_number=numbers.get(ticket_id or 0, ""), parameter=c.parameter,
+                setpoint=c.setpoint, as_found=c.as_found, as_left=c.as_left, reference=c.reference_instrument,
+            ))
+    entries.sort(key=lambda e: (e.at, e.kind, e.ref_id), reverse=True)
     return Page(items=entries[offset:offset + limit], total=len(entries), limit=limit, offset=offset)

@@ -96,7 +96,16 @@ class CustomerIn(Strict):
     notes: str = ""
 
 
+def _refuse_null(value: Any) -> Any:
+    """PATCH semantics: leaving a field out keeps it; an explicit null for a required field is an error."""
+    if value is None:
+        raise ValueError("may not be null; leave the field out to keep its value")
+    return value
+
+
 class CustomerPatch(Strict):
+    """Only the fields sent change; ``region_id`` and ``account_manager_id`` may be cleared with null."""
+
     name: str | None = Field(default=None, min_length=1, max_length=255)
     kind: CustomerKind | None = None
     vip: bool | None = None
@@ -105,6 +114,8 @@ class CustomerPatch(Strict):
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=255)
     notes: str | None = None
+
+    _not_null = field_validator("name", "kind", "vip", "phone", "email", "notes", mode="before")(_refuse_null)
 
 
 class SiteOut(BaseModel):
@@ -206,6 +217,8 @@ class DeviceIn(Strict):
 
 
 class DevicePatch(Strict):
+    """Only the fields sent change; ``install_date`` and ``warranty_end`` may be cleared with null."""
+
     site_id: int | None = None
     model_id: int | None = None
     install_date: date | None = None
@@ -214,18 +227,39 @@ class DevicePatch(Strict):
     status: str | None = Field(default=None,
                                pattern="^(in_service|under_repair|out_of_service|decommissioned)$")
 
+    _not_null = field_validator("site_id", "model_id", "status", "firmware_version", mode="before")(_refuse_null)
+
 
 class HistoryOut(BaseModel):
+    """A service-history line; ``detail`` is the English summary, the other fields carry the structure."""
+
     at: datetime
     kind: str
     ref_id: int
     title: str
     detail: str
     status: str
+    ticket_id: int | None = None
+    ticket_number: str = ""
+    visit_kind: str = ""
+    engineer: str = ""
+    summary: str = ""
+    part_number: str = ""
+    part_name: str = ""
+    quantity: int | None = None
+    parameter: str = ""
+    setpoint: float | None = None
+    as_found: float | None = None
+    as_left: float | None = None
+    reference: str = ""
 
     @classmethod
     def of(cls, h: HistoryEntry) -> HistoryOut:
-        return cls(at=h.at, kind=h.kind, ref_id=h.ref_id, title=h.title, detail=h.detail, status=h.status)
+        return cls(at=h.at, kind=h.kind, ref_id=h.ref_id, title=h.title, detail=h.detail, status=h.status,
+                   ticket_id=h.ticket_id, ticket_number=h.ticket_number, visit_kind=h.visit_kind,
+                   engineer=h.engineer, summary=h.summary, part_number=h.part_number, part_name=h.part_name,
+                   quantity=h.quantity, parameter=h.parameter, setpoint=h.setpoint, as_found=h.as_found,
+                   as_left=h.as_left, reference=h.reference)
 
 
 class ContractOut(BaseModel):
