@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from incucare.domain.errors import (
@@ -83,6 +83,12 @@ def _error_page(request: Request, status: int, error: DomainError | str) -> Resp
     )
 
 
+OUT_OF_RANGE_EN = "number out of range"
+OUT_OF_RANGE_ZH = "数值超出范围"
+NUMERIC_OUT_OF_RANGE = "22003"
+"""PostgreSQL's SQLSTATE for a number too large for its column (SQLite raises Python's OverflowError)."""
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
     return ".".join(parts) or "body"
@@ -108,8 +114,31 @@ def install_error_handlers(app: FastAPI) -> None:
                    for e in exc.errors()]
         first = details[0] if details else {"field": "body", "message": "invalid"}
         message = f"invalid input: {first['field']}: {first['message']}"
-        local = message if api_language(request) == "en" else f"输入无效: {first['field']}: {first['message']}"
+        zh = f"输入无效: {first['field']}: {first['message']}"
+        if _is_page(request):
+            return _error_page(request, 422, ValidationFailed(message, zh=zh, details=details))
+        local = message if api_language(request) == "en" else zh
         return JSONResponse(error_body("validation_failed", local, details, message_en=message), status_code=422)
+
+    def _out_of_range(request: Request) -> Response:
+        """An id or offset beyond what the database can store cannot match anything: the input is wrong."""
+        error = ValidationFailed(OUT_OF_RANGE_EN, zh=OUT_OF_RANGE_ZH)
+        if _is_page(request):
+            return _error_page(request, 422, error)
+        body = error_body("validation_failed", error.text(api_language(request)), message_en=OUT_OF_RANGE_EN)
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        log.info("number out of range on %s %s: %s", request.method, request.url.path, exc)
+        return _out_of_range(request)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> Response:
+        if getattr(exc.orig, "sqlstate", None) == NUMERIC_OUT_OF_RANGE:
+            log.info("number out of range on %s %s: %s", request.method, request.url.path, exc.orig)
+            return _out_of_range(request)
+        return _internal_error(request)
 
     @app.exception_handler(NotAuthenticated)
     async def _unauthenticated(request: Request, exc: NotAuthenticated) -> Response:
@@ -134,9 +163,12 @@ def install_error_handlers(app: FastAPI) -> None:
         local = message if api_language(request) == "en" else "与同时保存的数据冲突,请刷新后重试"
         return JSONResponse(error_body("conflict", local, message_en=message), status_code=409)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    def _internal_error(request: Request) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         message = "unexpected server error; it has been logged"
         local = message if api_language(request) == "en" else "服务器内部错误,已记录日志"
         return JSONResponse(error_body("internal_error", local, message_en=message), status_code=500)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return _internal_error(request)
