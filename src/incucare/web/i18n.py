@@ -38,6 +38,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "common.no": ("否", "No"),
     "common.open_only": ("仅未闭环", "Open only"),
     "common.back": ("返回", "Back"),
+    "common.past_end": ("此页没有记录(已超过最后一页)", "Nothing on this page (past the last page)"),
+    "common.first_page": ("回到第一页", "Back to the first page"),
+    "common.remove_filter": ("取消此筛选", "Remove this filter"),
+    "common.user_n": ("用户 #{id}", "User #{id}"),
     "field.number": ("工单号", "Number"),
     "field.status": ("状态", "Status"),
     "field.tier": ("响应级别", "Tier"),
@@ -75,10 +79,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tickets.title": ("工单列表", "Tickets"),
     "tickets.search_placeholder": ("工单号或描述", "Number or text"),
     "tickets.serial_placeholder": ("设备序列号", "Device serial"),
+    "tickets.customer_placeholder": ("客户名称或编号", "Customer name or code"),
+    "tickets.mine": ("我的工单", "My tickets"),
+    "tickets.customer_filtered": ("仅显示客户", "Only customer"),
+    "tickets.customer_none": ("没有与「{text}」匹配的客户", "No customer matches “{text}”"),
+    "tickets.customer_pick": ("有多个客户与「{text}」匹配,请选择:", "Several customers match “{text}”; pick one:"),
     "ticket.timeline": ("处理记录", "Timeline"),
     "ticket.actions": ("操作", "Actions"),
     "ticket.move": ("变更状态", "Change status"),
     "ticket.move_to": ("变更为", "Move to"),
+    "ticket.choose": ("— 请选择 —", "— choose —"),
     "ticket.assign": ("转交责任人", "Hand over"),
     "ticket.comment": ("添加备注", "Add a note"),
     "ticket.created": ("工单 {number} 已创建", "Ticket {number} created"),
@@ -92,6 +102,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "new.selected": ("已选设备", "Selected device"),
     "new.submit": ("提交工单", "Open ticket"),
     "new.reported_hint": ("电话补录时可填写实际报修时间;留空为现在", "For a call logged later; empty means now"),
+    "new.serial_not_found": ("未找到序列号为「{serial}」的设备", "No device with serial “{serial}”"),
     "devices.title": ("设备", "Devices"),
     "device.history": ("服务履历", "Service history"),
     "device.open_ticket": ("为此设备报修", "Report a fault on this device"),
@@ -100,6 +111,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "history.visit": ("上门服务", "Visit"),
     "history.part": ("更换备件", "Part fitted"),
     "history.calibration": ("校准", "Calibration"),
+    "history.ticket_ref": ("所属工单", "Ticket"),
+    "calibration.setpoint": ("设定值", "Setpoint"),
+    "calibration.as_found": ("校准前", "As found"),
+    "calibration.as_left": ("校准后", "As left"),
+    "calibration.reference": ("标准器", "Reference"),
+    "parameter.co2": ("CO2 浓度", "CO2"),
+    "parameter.temperature": ("温度", "Temperature"),
+    "parameter.o2": ("O2 浓度", "O2"),
+    "parameter.humidity": ("湿度", "Humidity"),
+    "visit.repair": ("维修", "Repair"),
+    "visit.inspection": ("巡检", "Inspection"),
+    "visit.installation": ("安装", "Installation"),
+    "visit.calibration": ("校准", "Calibration"),
+    "visit.preventive": ("预防性维护", "Preventive maintenance"),
     "customers.title": ("客户", "Customers"),
     "customer.devices": ("设备", "Devices"),
     "customer.sites": ("场地", "Sites"),
@@ -108,9 +133,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.not_found": ("未找到该记录", "Not found"),
     "error.forbidden": ("您没有执行此操作的权限", "You may not do this"),
     "error.csrf": ("页面已过期,请刷新后重试", "The page expired; reload and try again"),
+    "error.invalid_choice": ("选项无效: {detail}", "Invalid choice: {detail}"),
     "minutes": ("{n} 分钟", "{n} min"),
     "hours": ("{n} 小时", "{n} h"),
 }
+
+
+def translate_or(lang: str, key: str, fallback: str) -> str:
+    """The text for ``key``, or ``fallback`` when the catalogue has none: for codes stored in the data
+    (a calibration parameter, a visit kind) whose list may grow before the catalogue does."""
+    return translate(lang, key) if key in MESSAGES else fallback
 
 
 def translate(lang: str, key: str, **values: Any) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -33,7 +33,7 @@ from incucare.services.auth import actor_for
 from incucare.services.context import Actor
 from incucare.web.deps import get_uow
 from incucare.web.errors import PageRedirect
-from incucare.web.i18n import pick_language, translator
+from incucare.web.i18n import pick_language, translate_or, translator
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 LANG_COOKIE = "incucare_lang"
@@ -42,6 +42,17 @@ LABELS: dict[str, type[LabelledEnum]] = {
     "contract_kind": ContractKind, "device_status": DeviceStatus, "role": Role, "queue": Queue,
     "event": EventKind,
 }
+
+
+def switch_language_href(request: Request, lang: str) -> str:
+    """The same page in the other language: every current query parameter is kept, only ``lang`` changes,
+    so switching language never loses the filters or the page of a list."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    params.append(("lang", "zh" if lang == "en" else "en"))
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+TEMPLATES.env.globals["switch_language_href"] = switch_language_href
 
 
 class CsrfFailed(Exception):
@@ -110,7 +121,7 @@ class Page:
             self.request, template,
             {"page": self, "t": self.t, "lang": self.lang, "actor": self.actor, "flashes": flashes,
              "csrf": csrf_token(self.request), "local": self.local, "label": self.label,
-             "tier": self.tier, **context},
+             "code_label": self.code_label, "tier": self.tier, **context},
             status_code=status_code,
         )
         if self.request.query_params.get("lang") in ("zh", "en"):
@@ -124,6 +135,11 @@ class Page:
         enum = LABELS[kind]
         member = enum._value2member_map_.get(value)
         return member.label(self.lang) if isinstance(member, LabelledEnum) else value
+
+    def code_label(self, group: str, code: str) -> str:
+        """The zh/en label of a free-form code kept in the data (``code_label("visit", "repair")`` → 维修),
+        from the UI catalogue's ``group.code`` key; a code the catalogue does not know yet shows as-is."""
+        return translate_or(self.lang, f"{group}.{code}", code)
 
     def tier(self, value: int) -> str:
         """The zh/en label of a tier number."""

@@ -5,6 +5,8 @@ Routes only translate between forms and services; the rules live in services/ an
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
@@ -13,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from incucare.adapters.db.tables import User
+from incucare.adapters.db.tables import Customer, TicketEvent, User
 from incucare.adapters.db.uow import UnitOfWork
 from incucare.domain.errors import DomainError, NotFound, ValidationFailed
 from incucare.domain.labels import LabelledEnum
@@ -48,6 +50,8 @@ from incucare.web.pages.context import (
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
+CALIBRATION_UNITS = {"co2": "%", "o2": "%", "temperature": "℃", "humidity": "%RH"}
+"""Units shown after calibration values, by parameter code (the records store bare numbers)."""
 
 
 def _safe_next(target: str | None) -> str:
@@ -73,17 +77,22 @@ def _int_or_none(raw: str | None) -> int | None:
 
 
 def _pager(result: ResultPage[Any], request: Request) -> dict[str, Any]:
-    params = dict(request.query_params)
-    params.pop("offset", None)
+    """Previous/next links that keep the filters; an offset past the end offers the way back to page one
+    instead of announcing an impossible range such as "100001–701"."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
     base = urlencode(params)
 
     def link(offset: int) -> str:
         return f"?{base}&offset={offset}" if base else f"?offset={offset}"
 
+    if result.offset > 0 and result.offset >= result.total:
+        return {"total": result.total, "start": 0, "end": 0, "prev": None, "next": None, "past_end": True,
+                "first": link(0)}
     prev_link = link(max(0, result.offset - result.limit)) if result.offset > 0 else None
     next_link = link(result.offset + result.limit) if result.offset + result.limit < result.total else None
     return {"total": result.total, "start": result.offset + 1 if result.total else 0,
-            "end": min(result.offset + result.limit, result.total), "prev": prev_link, "next": next_link}
+            "end": min(result.offset + result.limit, result.total), "prev": prev_link, "next": next_link,
+            "past_end": False, "first": None}
 
 
 # ---------------------------------------------------------------- login
@@ -137,28 +146,63 @@ def home(page: PageDep) -> Response:
 # ---------------------------------------------------------------- tickets
 
 
+def _resolve_customer(page: PageDep, text: str) -> tuple[Customer | None, list[Customer]]:
+    """The customer a typed name or code means: an exact name/code match, else the only partial match.
+
+    Otherwise nothing is chosen and the candidates are returned, so the page can ask which one was meant
+    rather than silently listing every customer's tickets.
+    """
+    found = ib.list_customers(page.uow.session, page.actor, q=text, limit=50)
+    wanted = text.strip().casefold()
+    exact = [c for c in found.items if wanted in (c.name.casefold(), c.code.casefold())]
+    if exact:
+        return exact[0], []
+    if found.total == 1:
+        return found.items[0], []
+    return None, found.items
+
+
+def _without(request: Request, *names: str) -> str:
+    """The current list URL minus some filters (the "remove this filter" link)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in names and k != "offset"]
+    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
+
+
 @router.get("/tickets", response_class=HTMLResponse)
 def ticket_list(page: PageDep, request: Request, status: str | None = None, tier: str | None = None,
                 channel: str | None = None, priority: str | None = None, q: str | None = None,
-                serial: str | None = None, open_only: str | None = None, mine: str | None = None,
-                offset: int = 0) -> Response:
-    """The ticket list with filters; bad filter values are ignored rather than failing the page."""
+                serial: str | None = None, customer: str | None = None, open_only: str | None = None,
+                mine: str | None = None, offset: int = 0) -> Response:
+    """The ticket list with filters; bad filter values are ignored rather than failing the page.
+
+    ``customer`` is typed text (name or code) resolved to one customer; when it does not resolve the list
+    stays empty and the page names the candidates, because a filter that quietly does nothing misleads.
+    """
     wanted = _enum(TicketStatus, status)
     statuses = [wanted] if wanted else []
     tier_value = _int_or_none(tier)
-    result = svc.list_tickets(
-        page.uow.session, page.actor, statuses=statuses, open_only=open_only == "1",
-        tier=Tier(tier_value) if tier_value in (1, 2, 3) else None,
-        channel=_enum(Channel, channel),
-        priority=_enum(Priority, priority),
-        device_serial=serial or None, q=q or None,
-        owner_user_id=page.actor.user_id if mine == "1" else None,
-        limit=PAGE_SIZE, offset=max(0, offset),
-    )
+    customer_text = (customer or "").strip()
+    chosen, candidates = _resolve_customer(page, customer_text) if customer_text else (None, [])
+    if customer_text and chosen is None:
+        result: ResultPage[Any] = ResultPage(items=[], total=0, limit=PAGE_SIZE, offset=max(0, offset))
+    else:
+        result = svc.list_tickets(
+            page.uow.session, page.actor, statuses=statuses, open_only=open_only == "1",
+            tier=Tier(tier_value) if tier_value in (1, 2, 3) else None,
+            channel=_enum(Channel, channel),
+            priority=_enum(Priority, priority),
+            customer_id=chosen.id if chosen is not None else None,
+            device_serial=serial or None, q=q or None,
+            owner_user_id=page.actor.user_id if mine == "1" else None,
+            limit=PAGE_SIZE, offset=max(0, offset),
+        )
     filters = {"status": status or "", "tier": tier or "", "channel": channel or "", "priority": priority or "",
-               "q": q or "", "serial": serial or "", "open_only": open_only or "", "mine": mine or ""}
+               "q": q or "", "serial": serial or "", "customer": customer_text, "open_only": open_only or "",
+               "mine": mine or ""}
     return page.render("tickets.html", tickets=result.items, pager=_pager(result, request), filters=filters,
-                       statuses=list(TicketStatus), channels=list(Channel), priorities=list(Priority))
+                       statuses=list(TicketStatus), channels=list(Channel), priorities=list(Priority),
+                       customer=chosen, customer_candidates=candidates,
+                       without_customer=_without(request, "customer"))
 
 
 @router.get("/tickets/new", response_class=HTMLResponse)
@@ -170,7 +214,7 @@ def ticket_new(page: PageDep, q: str | None = None, serial: str | None = None) -
         try:
             selected = ib.get_device_by_serial(page.uow.session, page.actor, serial)
         except NotFound:
-            flash(page.request, f"{serial}: not found", "error")
+            flash(page.request, page.t("new.serial_not_found", serial=serial), "error")
     if q and not selected:
         found = ib.list_devices(page.uow.session, page.actor, q=q, limit=20).items
         if len(found) == 1:
@@ -227,35 +271,87 @@ def _assignable_users(page: PageDep) -> list[User]:
     return list(page.uow.session.scalars(query.order_by(User.role, User.full_name)))
 
 
+OWNER_KEY = re.compile(r"^(user|queue):(\S+)$")
+"""How the timeline stores an owner, assignee or watcher: ``user:12`` or ``queue:tier1``."""
+
+
+def _owner_names(page: PageDep, events: list[TicketEvent]) -> Callable[[str | None], str]:
+    """A function that turns a stored owner key into what a person reads: a full name or a queue label.
+
+    The names of every user the timeline mentions are loaded in one query; a user id that no longer
+    resolves still shows as a person ("用户 #5"), never as the raw key.
+    """
+    user_ids: set[int] = set()
+    for event in events:
+        for value in (event.old_value, event.new_value):
+            match = OWNER_KEY.match(value or "")
+            if match and match.group(1) == "user" and match.group(2).isdigit():
+                user_ids.add(int(match.group(2)))
+    names: dict[int, str] = {}
+    if user_ids:
+        rows = page.uow.session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids)))
+        names = {user_id: full_name for user_id, full_name in rows}
+
+    def who(value: str | None) -> str:
+        match = OWNER_KEY.match(value or "")
+        if match is None:
+            return value or ""
+        kind, ident = match.groups()
+        if kind == "queue":
+            return page.label("queue", ident)
+        if ident.isdigit() and int(ident) in names:
+            return names[int(ident)]
+        return page.t("common.user_n", id=ident)
+
+    return who
+
+
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_detail(page: PageDep, ticket_id: int, error: str | None = None, status_code: int = 200) -> Response:
+def ticket_detail(page: PageDep, ticket_id: int) -> Response:
     """A ticket with its links, its owner, the moves the user may make and the full timeline."""
     ticket = svc.get_ticket(page.uow.session, page.actor, ticket_id)
     events = svc.timeline(page.uow.session, page.actor, ticket_id, limit=500).items
     role = page.actor.role
     moves = [s for s in TicketStatus if s in allowed_targets(TicketStatus(ticket.status))
              and (role is Role.ADMIN or role in WHO_MAY_MOVE_TO.get(s, frozenset()))]
-    return page.render("ticket_detail.html", status_code=status_code, ticket=ticket, events=events, moves=moves,
+    return page.render("ticket_detail.html", ticket=ticket, events=events, moves=moves,
                        owner=svc.owner_of(ticket), users=_assignable_users(page), queues=list(Queue),
-                       error=error, TicketStatus=TicketStatus, Channel=Channel, Priority=Priority)
+                       who=_owner_names(page, events), TicketStatus=TicketStatus, Channel=Channel,
+                       Priority=Priority)
 
 
-def _ticket_action(page: PageDep, ticket_id: int, csrf: str, action: Any) -> Response:
+def _back_to_ticket(page: PageDep, ticket_id: int) -> RedirectResponse:
+    """Redirect-after-POST to the ticket page, in the language the form was posted in."""
+    lang = page.request.query_params.get("lang")
+    suffix = f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else ""
+    return RedirectResponse(f"/tickets/{ticket_id}{suffix}", status_code=303)
+
+
+def _ticket_action(page: PageDep, ticket_id: int, csrf: str, action: Callable[[], None]) -> Response:
+    """Run one action from the ticket page, then always go back to the ticket page (303).
+
+    A refusal travels as an error flash rather than a page rendered at the POST address, so refreshing
+    never re-posts the form and switching language stays on a page that answers GET.
+    """
     try:
         check_csrf(page.request, csrf)
         action()
         page.uow.commit()
     except CsrfFailed:
-        return page.render("error.html", status_code=403, status=403, message=page.t("error.csrf"))
+        flash(page.request, page.t("error.csrf"), "error")
+        return _back_to_ticket(page, ticket_id)
     except NotFound:
         raise
     except DomainError as exc:
         page.uow.session.rollback()
-        from incucare.web.errors import status_for
-
-        return ticket_detail(page, ticket_id, error=exc.text(page.lang), status_code=status_for(exc))
+        flash(page.request, exc.text(page.lang), "error")
+        return _back_to_ticket(page, ticket_id)
+    except ValueError as exc:
+        page.uow.session.rollback()
+        flash(page.request, page.t("error.invalid_choice", detail=str(exc)), "error")
+        return _back_to_ticket(page, ticket_id)
     flash(page.request, page.t("ticket.updated"))
-    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+    return _back_to_ticket(page, ticket_id)
 
 
 @router.post("/tickets/{ticket_id}/move")
@@ -264,6 +360,8 @@ def ticket_move(page: PageDep, ticket_id: int, to: Annotated[str, Form()] = "",
                 csrf: Annotated[str, Form()] = "") -> Response:
     """Change the ticket's status from the detail page."""
     def act() -> None:
+        if not to.strip():
+            raise ValidationFailed("choose the new status", zh="请选择要变更的状态")
         svc.move_ticket(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(),
                         to=TicketStatus.parse(to), reason=reason or None, assignee_id=_int_or_none(assignee_id))
 
@@ -316,7 +414,7 @@ def device_detail(page: PageDep, device_id: int) -> Response:
     contracts = ib.list_contracts(page.uow.session, page.actor, device_id=device_id, limit=50).items
     today = page.request.app.state.clock().astimezone(page.zone).date()
     return page.render("device.html", device=device, history=history.items, contracts=contracts, today=today,
-                       status_label=DeviceStatus(device.status).label(page.lang))
+                       status_label=DeviceStatus(device.status).label(page.lang), units=CALIBRATION_UNITS)
 
 
 @router.get("/customers", response_class=HTMLResponse)
