@@ -93,3 +93,33 @@ def test_anonymous_visitors_are_sent_to_login(page, live):
     base, _ = live
     page.goto(f"{base}/tickets/1")
     assert "/login?next=" in page.url
+
+
+def test_refused_move_then_language_switch_keeps_the_page(page, live):
+    base, _ = live
+    _login(page, base, "agent")
+    page.goto(f"{base}/tickets/new?serial=SN-IVF-002")
+    page.get_by_label("故障描述").fill("门封条老化")
+    page.get_by_role("button", name="提交工单").click()
+    page.wait_for_url(re.compile(r"/tickets/\d+$"))
+    ticket_url = page.url
+    assert page.get_by_test_id("move-to").input_value() == ""  # nothing preselected
+    page.get_by_test_id("move-to").select_option("escalated_hq")
+    page.get_by_role("button", name="变更状态").click()
+    page.wait_for_url(ticket_url)  # redirected back to the ticket, not left on /move
+    assert "必须填写原因" in page.get_by_test_id("error").inner_text()
+    page.get_by_test_id("switch-lang").click()
+    page.wait_for_url(re.compile(r"lang=en"))
+    assert page.get_by_test_id("ticket-status").inner_text() == "New"
+
+
+def test_language_switch_keeps_the_list_filters(page, live):
+    base, _ = live
+    _login(page, base, "manager")
+    page.goto(f"{base}/tickets?status=new&open_only=1&lang=zh")
+    page.get_by_test_id("switch-lang").click()
+    page.wait_for_url(re.compile(r"lang=en"))
+    assert "status=new" in page.url and "open_only=1" in page.url
+    assert page.get_by_label("Status").input_value() == "new"
+    page.get_by_test_id("switch-lang").click()
+    page.wait_for_url(re.compile(r"lang=zh"))
