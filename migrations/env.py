@@ -34,8 +34,7 @@ def run_migrations_online() -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # batch migrations swap tables
-            conn.commit()
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # batch migrations swap tables
         _run(conn)
         conn.commit()
     engine.dispose()

@@ -12,7 +12,6 @@ from alembic import op
 
 import incucare.adapters.db.types
 
-
 revision = '5f7f4b609fd5'
 down_revision = 'bfc9a972af42'
 branch_labels = None
@@ -24,8 +23,8 @@ def upgrade() -> None:
     op.create_table('calendars',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
-    sa.Column('name_zh', sa.String(length=64), nullable=False),
-    sa.Column('name_en', sa.String(length=64), nullable=False),
+    sa.Column('name_zh', sa.String(length=128), nullable=False),
+    sa.Column('name_en', sa.String(length=128), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('always_on', sa.Boolean(), nullable=False),
     sa.Column('weekly', sa.JSON(), nullable=False),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -19,6 +19,11 @@ def alembic_config() -> Config:
     return Config(str(ini))
 
 
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    """Run a PRAGMA outside any transaction (inside one, SQLite ignores foreign_keys changes)."""
+    connection.connection.driver_connection.execute(pragma)  # type: ignore[union-attr]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database behind ``engine`` up to ``revision``."""
     cfg = alembic_config()
@@ -26,16 +31,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             # batch migrations rebuild tables; SQLite must not enforce foreign keys while they are swapped
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.commit()
+            _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, revision)
         finally:
             if sqlite:
-                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-                connection.commit()
+                _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
 
 
 def current_revision(engine: Engine) -> str | None:
