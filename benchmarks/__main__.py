@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_api
+from benchmarks import bench_api, bench_sla_deadlines, bench_sla_sweep
 
-SUITES = {"api": bench_api.main}
+SUITES = {"api": bench_api.main, "sla_deadlines": bench_sla_deadlines.main, "sla_sweep": bench_sla_sweep.main}
 
 
 def main(argv: list[str]) -> int:

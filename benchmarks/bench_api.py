@@ -51,7 +51,8 @@ def _run(label: str, url: str) -> None:
     with factory() as s:
         serials = list(s.scalars(select(Device.serial)))
         ticket_ids = list(s.scalars(select(Ticket.id)))
-    app = create_app(Settings(database_url=url, secret_key="bench-secret-key-123456"), engine=engine)
+    settings = Settings(database_url=url, secret_key="bench-secret-key-123456", sweep_interval_s=0)
+    app = create_app(settings, engine=engine)
     rng = random.Random(7)
     with TestClient(app) as client:
         token = client.post("/api/v1/auth/token", data={"username": "agent", "password": "demo"}).json()

@@ -12,6 +12,7 @@ from incucare.domain.model import Co2SensorType, ContractKind, CustomerKind
 from incucare.services import installed_base as ib
 from incucare.services.auth import hash_password
 from incucare.services.context import SYSTEM
+from incucare.services.sla_policies import ensure_presets
 
 PASSWORD = "secret-pw"
 
@@ -33,6 +34,7 @@ def build_world(session: Session, now: datetime) -> World:
     """Two regions, HQ and two service points, an IVF centre in Wuhan and a GMP plant in Guangzhou,
     four devices, three contracts and one user per role; every password is ``PASSWORD``."""
     w = World()
+    ensure_presets(session, now)
     central = Region(code="central", name_zh="华中区", name_en="Central", provinces=["湖北省", "河南省"])
     south = Region(code="south", name_zh="华南区", name_en="South", provinces=["广东省"])
     session.add_all([central, south])

@@ -48,11 +48,20 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply Alembic migrations up to REVISION (default: the latest)."""
+    from incucare.adapters.db.engine import make_session_factory
     from incucare.adapters.db.migrate import current_revision, upgrade
+    from incucare.services.context import system_clock
+    from incucare.services.sla_policies import ensure_presets
 
     settings = _settings()
     engine = _engine(settings)
     upgrade(engine, revision)
+    if revision == "head":
+        with make_session_factory(engine)() as session:
+            added = ensure_presets(session, system_clock())
+            session.commit()
+        if added:
+            console.print(f"loaded {added} SLA calendar and policy presets")
     console.print(f"database at revision [bold]{current_revision(engine)}[/bold] ({engine.dialect.name})")
 
 
@@ -158,6 +167,59 @@ def users_create(
             raise typer.Exit(1) from exc
         uow.commit()
         console.print(f"created user {user.username} ({user.role}) with id {user.id}")
+
+
+sla_app = typer.Typer(help="SLA clocks and escalation", no_args_is_help=True)
+app.add_typer(sla_app, name="sla")
+
+
+def _parse_now(now: str | None):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from incucare.services.context import system_clock
+
+    if now is None:
+        return system_clock()
+    try:
+        moment = datetime.fromisoformat(now)
+    except ValueError as exc:
+        console.print("[red]--now must be ISO-8601, e.g. 2026-12-04T09:30:00+08:00[/red]")
+        raise typer.Exit(2) from exc
+    if moment.tzinfo is None:
+        console.print("[red]--now needs a time zone, e.g. 2026-12-04T09:30:00+08:00[/red]")
+        raise typer.Exit(2)
+    return moment
+
+
+@sla_app.command("sweep")
+def sla_sweep(now: Annotated[str | None, typer.Option(help="Sweep as of this ISO-8601 time (default: now)")] = None,
+              deliver: Annotated[bool, typer.Option(help="Also deliver due notifications")] = True) -> None:
+    """Run exactly one SLA sweep: warnings, breaches, timed escalations, expired hand-offs."""
+    from incucare.adapters.db.engine import make_session_factory
+    from incucare.services.notifications import deliver_due, transports_from_settings
+    from incucare.services.sla_sweeper import sweep
+
+    settings = _settings()
+    moment = _parse_now(now)
+    factory = make_session_factory(_engine(settings))
+    report = sweep(factory, moment)
+    console.print(str(report), markup=False)
+    if deliver:
+        delivered = deliver_due(factory, now=moment, transports=transports_from_settings(settings))
+        console.print(f"notifications: {delivered}", markup=False)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker(interval: Annotated[float, typer.Option(help="Seconds between sweeps")] = 30.0,
+           once: Annotated[bool, typer.Option(help="Run one round and exit")] = False) -> None:
+    """Background worker for scale-out: SLA sweeps and notification delivery in a loop."""
+    from incucare.adapters.db.engine import make_session_factory
+    from incucare.services.background import run_rounds
+
+    settings = _settings()
+    run_rounds(make_session_factory(_engine(settings)), settings, interval=interval, once=once)
 
 
 @app.command()

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     session_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1)
     max_upload_mb: int = Field(default=20, ge=1)
     log_level: str = "info"
+    sweep_interval_s: float = Field(default=30.0, ge=0, description="0 disables the in-app SLA sweeper")
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = "incucare@localhost"

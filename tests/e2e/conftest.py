@@ -78,7 +78,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]
     engine = make_engine(url)
     upgrade(engine)
     world = build_world(make_session_factory(engine)(), datetime.now(UTC))
-    app = create_app(Settings(database_url=url, secret_key="e2e-secret-key-123456"), engine=engine)
+    app = create_app(Settings(database_url=url, secret_key="e2e-secret-key-123456", sweep_interval_s=0), engine=engine)
     server = LiveServer(app, _free_port())
     server.start()
     yield server.url, world

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from incucare.config import Settings
 from incucare.web.app import create_app
 from tests.conftest import FakeClock
+from tests.servers import smtp  # noqa: F401  (a fixture shared by the notification and SLA tests)
 from tests.world import PASSWORD, World, build_world
 
 
@@ -23,8 +24,8 @@ def world(session_factory: sessionmaker[Session], clock: FakeClock) -> World:
 
 @pytest.fixture
 def client(engine: Engine, db_url: str, clock: FakeClock, world: World) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=db_url, secret_key="test-secret-key-123456"), engine=engine,
-                     clock=clock)
+    settings = Settings(database_url=db_url, secret_key="test-secret-key-123456", sweep_interval_s=0)
+    app = create_app(settings, engine=engine, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

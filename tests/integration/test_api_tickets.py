@@ -112,8 +112,13 @@ def test_full_onsite_lifecycle_with_owner_and_tier_at_every_step(client, login, 
     r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=disp, json={"to": "dispatched"})
     assert r.status_code == 422 and "assignee_id" in r.json()["error"]["message_en"]
     t = move(disp, "dispatched", assignee_id=world.users["engineer"])
+    # dispatching offers the job: the dispatch queue stays accountable until the engineer accepts
+    assert (t["owner"]["queue"], t["assignee_id"]) == ("dispatch", world.users["engineer"])
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=login("partner"), json={"to": "accepted"})
+    assert r.status_code in (403, 404)  # another field worker cannot take the engineer's job
+    t = move(eng, "accepted")
     assert t["owner"]["user_id"] == world.users["engineer"]
-    for step in ("accepted", "en_route", "on_site", "resolved"):
+    for step in ("en_route", "on_site", "resolved"):
         t = move(eng, step)
     assert t["resolved_at"] is not None and t["tier"] == 2
     t = move(cust, "closed")
@@ -144,7 +149,7 @@ def test_illegal_transition_is_409_and_changes_nothing(client, login):
     assert client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["total"] == 1
 
 
-def test_escalation_to_hq_needs_reason_and_hands_to_hq_queue(client, login):
+def test_escalation_to_hq_needs_reason_and_names_the_hq_duty_manager(client, login, world):
     h = login("agent")
     tid = _open(client, h).json()["id"]
     r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h, json={"to": "escalated_hq"})
@@ -152,30 +157,57 @@ def test_escalation_to_hq_needs_reason_and_hands_to_hq_queue(client, login):
     r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h,
                     json={"to": "escalated_hq", "reason": "固件升级后死机，需总部处理"})
     t = r.json()
-    assert (t["status"], t["tier"], t["owner"]["queue"]) == ("escalated_hq", 3, "hq")
+    # an escalation names an accountable person at once: the HQ duty manager by default
+    assert (t["status"], t["tier"], t["owner"]["user_id"]) == ("escalated_hq", 3, world.users["manager"])
 
 
 def test_customer_role_cannot_work_tickets(client, login):
-    tid = _open(client, login("customer")).json()["id"]
+    tid = _open(client, login("customer"), channel="portal").json()["id"]
     r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=login("customer"), json={"to": "resolved"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"
-    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=login("customer"), json={"queue": "hq"})
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs", headers=login("customer"), json={"queue": "hq", "reason": "x"})
     assert r.status_code == 403
 
 
-def test_assign_hands_over_explicitly(client, login, world):
+def test_handoff_moves_ownership_only_when_accepted(client, login, world):
     h = login("manager")
     tid = _open(client, h).json()["id"]
-    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=h, json={"user_id": world.users["expert"],
-                                                                      "reason": "需要专家"})
+    client.post(f"/api/v1/tickets/{tid}/transitions", headers=h, json={"to": "acknowledged"})
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs", headers=h, json={"user_id": world.users["expert"]})
+    assert r.status_code == 422  # a hand-off must say why
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs", headers=h,
+                    json={"user_id": world.users["expert"], "reason": "需要专家"})
+    assert r.status_code == 201 and r.json()["state"] == "pending"
+    offer_id = r.json()["id"]
+    ticket = client.get(f"/api/v1/tickets/{tid}", headers=h).json()
+    assert ticket["owner"]["user_id"] == world.users["manager"]  # the offerer stays accountable meanwhile
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs/{offer_id}/accept", headers=login("agent"))
+    assert r.status_code == 403  # offered to someone else
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs/{offer_id}/accept", headers=login("expert"))
     assert r.status_code == 200 and r.json()["owner"]["user_id"] == world.users["expert"]
-    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=h, json={"user_id": world.users["customer"]})
+    assert r.json()["handoff_count"] == 1
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs", headers=h,
+                    json={"user_id": world.users["customer"], "reason": "x"})
     assert r.status_code == 422  # a customer can never be the accountable owner
-    r = client.post(f"/api/v1/tickets/{tid}/assign", headers=h, json={"user_id": 1, "queue": "hq"})
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs", headers=h, json={"user_id": 1, "queue": "hq", "reason": "x"})
     assert r.status_code == 422
-    last = client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["items"][-1]
-    assert (last["kind"], last["new_value"], last["note"]) == ("owner_changed", f"user:{world.users['expert']}",
-                                                               "需要专家")
+    events = client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["items"]
+    kinds = [(e["kind"], e["new_value"]) for e in events]
+    assert ("handoff_offered", f"user:{world.users['expert']}") in kinds
+    assert ("handoff_accepted", f"user:{world.users['expert']}") in kinds
+
+
+def test_declined_handoff_leaves_the_owner_in_charge(client, login, world):
+    h = login("agent")
+    tid = _open(client, h).json()["id"]
+    client.post(f"/api/v1/tickets/{tid}/transitions", headers=h, json={"to": "acknowledged"})
+    offer = client.post(f"/api/v1/tickets/{tid}/handoffs", headers=h,
+                        json={"user_id": world.users["dispatcher"], "reason": "请安排上门"}).json()
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs/{offer['id']}/decline", headers=login("dispatcher"),
+                    json={"reason": "远程还没排查完"})
+    assert r.status_code == 200 and r.json()["owner"]["user_id"] == world.users["agent"]
+    r = client.post(f"/api/v1/tickets/{tid}/handoffs/{offer['id']}/accept", headers=login("dispatcher"))
+    assert r.status_code == 422  # already declined
 
 
 def test_comments_and_priority_go_on_the_timeline(client, login):

@@ -7,17 +7,13 @@ here sleeps for a timer. Every database test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +35,7 @@ from incucare.services.notifications import (
     transports_from_settings,
 )
 from tests.conftest import FakeClock
+from tests.servers import Mailbox, free_port
 from tests.world import World
 
 SF = sessionmaker[Session]
@@ -59,50 +56,6 @@ ESCALATED = {**CONTEXT, "tier": Tier.ONSITE, "reason": "远程无法修复", "ow
 
 
 # --- a real SMTP server -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Mailbox:
-    """aiosmtpd handler: keeps every accepted message; refuses mailboxes named ``nobody@``."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self._lock = threading.Lock()
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
-        if address.startswith("nobody@"):
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.original_content, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        with self._lock:
-            self.messages.append(msg)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    port = _free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()  # returns once the server answers
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
 
 
 # --- a real HTTP "robot" ------------------------------------------------------------------------------
@@ -301,7 +254,7 @@ def test_refused_mailbox_fails_at_once_and_unreachable_server_is_retried(
     assert (row.status, row.attempts) == ("failed", 1)
     assert "550" in row.last_error and "nobody@example.com" in row.last_error
 
-    closed = transports_from_settings(Settings(_env_file=None, smtp_port=_free_port(), smtp_timeout_s=2))
+    closed = transports_from_settings(Settings(_env_file=None, smtp_port=free_port(), smtp_timeout_s=2))
     later = _enqueue_mail(session_factory, clock.now)
     assert deliver_due(session_factory, now=clock.now, transports=closed) == DeliveryReport(retried=1)
     row = _row(session_factory, later)

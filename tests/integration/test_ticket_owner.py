@@ -22,8 +22,8 @@ def test_handing_back_to_a_queue_clears_the_person(session_factory, world, clock
             move_ticket(s, disp, ticket.id, now=clock.now, to=TicketStatus.DISPATCHED,
                         assignee_id=world.users["engineer"])
             move_ticket(s, eng, ticket.id, now=clock.now, to=TicketStatus.ACCEPTED)
-            move_ticket(s, eng, ticket.id, now=clock.now, to=TicketStatus.ESCALATED_HQ, reason="固件问题")
+            move_ticket(s, eng, ticket.id, now=clock.now, to=TicketStatus.AWAITING_DISPATCH, reason="需要另一位工程师")
         s.commit()
     with session_factory() as s:
         row = s.scalars(select(Ticket)).one()
-        assert (row.owner_kind, row.owner_queue, row.owner_user_id) == ("queue", "hq", None)
+        assert (row.owner_kind, row.owner_queue, row.owner_user_id) == ("queue", "dispatch", None)

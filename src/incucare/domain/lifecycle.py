@@ -100,6 +100,20 @@ def allowed_targets(current: TicketStatus) -> frozenset[TicketStatus]:
     return frozenset(TRANSITIONS.get(current, frozenset()))
 
 
+def moves_for(current: TicketStatus, role: Role) -> list[TicketStatus]:
+    """The moves ``role`` can actually make from ``current`` (what pages offer and the API advertises)."""
+    moves = []
+    for target in TicketStatus:
+        if target not in allowed_targets(current):
+            continue
+        if role is not Role.ADMIN and role not in WHO_MAY_MOVE_TO.get(target, frozenset()):
+            continue
+        if role is Role.CUSTOMER and target is S.CANCELLED and current not in CUSTOMER_CANCELLABLE:
+            continue
+        moves.append(target)
+    return moves
+
+
 def decide_move(
     current: TicketStatus,
     target: TicketStatus,

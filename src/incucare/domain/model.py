@@ -140,6 +140,16 @@ class EventKind(LabelledEnum):
     OWNER_CHANGED = ("owner_changed", "责任人变更", "Owner changed")
     PRIORITY_CHANGED = ("priority_changed", "优先级变更", "Priority changed")
     COMMENT = ("comment", "备注", "Comment")
+    CUSTOMER_RESPONSE = ("customer_response", "已回复客户", "Responded to customer")
+    HANDOFF_OFFERED = ("handoff_offered", "发起转交", "Hand-off offered")
+    HANDOFF_ACCEPTED = ("handoff_accepted", "接受转交", "Hand-off accepted")
+    HANDOFF_DECLINED = ("handoff_declined", "拒绝转交", "Hand-off declined")
+    HANDOFF_EXPIRED = ("handoff_expired", "转交超时未接受", "Hand-off not accepted in time")
+    ASSIGNEE_SET = ("assignee_set", "派工给工程师", "Engineer dispatched")
+    SLA_WARNING = ("sla_warning", "SLA 预警", "SLA warning")
+    SLA_BREACH = ("sla_breach", "SLA 超时", "SLA breached")
+    WATCHER_ADDED = ("watcher_added", "加入关注人", "Watcher added")
+    PING_PONG = ("ping_pong", "疑似推诿(扯皮)", "Possible buck-passing")
 
 
 class OwnerKind(LabelledEnum):

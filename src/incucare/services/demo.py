@@ -53,7 +53,9 @@ from incucare.domain.model import (
 from incucare.services import demo_catalogue as cat
 from incucare.services.auth import actor_for, hash_password
 from incucare.services.context import Actor
-from incucare.services.tickets import add_comment, assign_ticket, move_ticket, open_ticket
+from incucare.services.handoffs import accept_handoff, offer_handoff
+from incucare.services.sla_policies import ensure_presets
+from incucare.services.tickets import add_comment, move_ticket, open_ticket
 
 SEED = 20261204
 """The one seed of the demo: change it and every name, serial and timeline changes."""
@@ -175,6 +177,7 @@ def load_demo(
         raise ValueError("scale must be in (0, 2]")
     loader = _Loader(now.astimezone(UTC), scale, progress)
     with factory(expire_on_commit=False) as session:
+        ensure_presets(session, loader.now)
         loader.master_data(session)
         session.commit()
         loader.ticket_history(session)
@@ -979,8 +982,10 @@ class _Story:
         clock = self.clock
         self.move(actor, at, S.ESCALATED_HQ, reason)
         expert = self.loader.users["expert"]
-        assign_ticket(self.session, self.actor("manager"), self.ticket_id, now=clock.after(10, 120),
-                      user_id=expert.id, reason="总部技术专家接手")
+        offered_at = clock.after(10, 120)
+        offer = offer_handoff(self.session, self.actor("manager"), self.ticket_id, now=offered_at,
+                              user_id=expert.id, reason="总部技术专家接手")
+        accept_handoff(self.session, self.actor("expert"), self.ticket_id, offer.id, now=clock.after(2, 25))
         self.comment(self.actor("expert"), clock.after(30, 1440), "已调取设备运行日志与报警记录,分析中")
 
     def dispatch_and_fix(self, *, escalate_on_site: bool = False, same_engineer: bool = False) -> None:

@@ -10,14 +10,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
 from incucare.adapters.db.counters import next_value
-from incucare.adapters.db.tables import Device, Ticket, TicketEvent, User
-from incucare.domain.errors import NotFound, PermissionDenied, ValidationFailed
+from incucare.adapters.db.tables import Device, Ticket, TicketClock, TicketEvent, TicketWatcher, User
+from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from incucare.domain.escalation import is_ping_pong
 from incucare.domain.lifecycle import check_reported_at, decide_move, format_ticket_number
 from incucare.domain.model import (
     OPEN_STATUSES,
@@ -31,14 +32,22 @@ from incucare.domain.model import (
     TicketStatus,
     Tier,
 )
+from incucare.services import sla
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
-from incucare.services.installed_base import covering_contract, get_device_by_serial
+from incucare.services.duty import duty_person
+from incucare.services.installed_base import get_device_by_serial
 from incucare.services.paging import Page, paginate
+from incucare.services.sla_policies import entitle
 
+S = TicketStatus
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 MAX_DESCRIPTION = 10_000
 ASSIGNABLE_ROLES = frozenset(set(Role) - {Role.CUSTOMER})
+FIELD_ROLES = frozenset({Role.ENGINEER, Role.PARTNER})
+CUSTOMER_CHANNELS = frozenset({Channel.PORTAL, Channel.API, Channel.EMAIL, Channel.WECHAT})
+FIELD_WORK = frozenset({TicketStatus.ACCEPTED, TicketStatus.EN_ROUTE, TicketStatus.ON_SITE, TicketStatus.RESOLVED,
+                        TicketStatus.WAITING_PARTS})
 
 
 def _ticket_query() -> Select[Ticket]:
@@ -48,6 +57,7 @@ def _ticket_query() -> Select[Ticket]:
         joinedload(Ticket.site),
         joinedload(Ticket.contract),
         joinedload(Ticket.owner_user),
+        joinedload(Ticket.sla_policy),
     )
 
 
@@ -108,14 +118,18 @@ def open_ticket(
     The customer, site, region and covering contract come from the device; the ticket starts at tier 1
     owned by the tier-1 queue, so someone is accountable from the first second.
     """
-    if idempotency_key:
-        existing = session.scalar(
-            _ticket_query().where(Ticket.idempotency_key == idempotency_key,
-                                  scoping.tickets_visible(actor.scope))
-        )
-        if existing is not None:
-            return existing, False
     text = description.strip()
+    if idempotency_key:
+        idempotency_key = f"{actor.user_id if actor.user_id is not None else 'system'}:{idempotency_key}"
+        existing = session.scalar(_ticket_query().where(Ticket.idempotency_key == idempotency_key))
+        if existing is not None:
+            return _replay(existing, device_serial, text), False
+    if not actor.is_staff:
+        # customers and partners report; urgency and machine channels are decided by triage and the RMS
+        priority = Priority.NORMAL
+        if channel not in CUSTOMER_CHANNELS:
+            raise ValidationFailed(f"channel '{channel.value}' is not available to customers",
+                                   zh=f"客户不能使用「{channel.zh}」渠道报修")
     if not text:
         raise ValidationFailed("description must not be empty", zh="故障描述不能为空",
                                details=[{"field": "description", "message": "required"}])
@@ -124,7 +138,8 @@ def open_ticket(
             zh=f"故障描述不能超过 {MAX_DESCRIPTION} 个字符")
     when = check_reported_at(reported_at, now=now) if reported_at is not None else now
     device = get_device_by_serial(session, actor, device_serial)
-    contract = covering_contract(session, device, when.astimezone(zone).date())
+    entitlement = entitle(session, device, when.astimezone(zone).date())
+    contract = entitlement.contract
     year = when.astimezone(zone).year
     number = format_ticket_number(year, next_value(session, f"ticket:{year}"))
     ticket = Ticket(
@@ -135,30 +150,39 @@ def open_ticket(
         status=TicketStatus.NEW.value, tier=int(Tier.REMOTE), priority=priority.value,
         owner_kind=OwnerKind.QUEUE.value, owner_user_id=None, owner_queue=Queue.TIER1.value,
         reported_at=when, created_at=now, updated_at=now, created_by_id=actor.user_id,
-        idempotency_key=idempotency_key or None,
+        idempotency_key=idempotency_key or None, sla_policy_id=entitlement.policy.id,
+        entitlement_reason=entitlement.reason_json(),
     )
     ticket.device, ticket.customer, ticket.site, ticket.contract = device, device.customer, device.site, contract
+    ticket.sla_policy = entitlement.policy
     if idempotency_key:
         try:
             with session.begin_nested():
                 session.add(ticket)
         except IntegrityError:
             # a concurrent retry with the same key committed first: answer with its ticket
-            existing = session.scalar(_ticket_query().where(Ticket.idempotency_key == idempotency_key,
-                                                            scoping.tickets_visible(actor.scope)))
+            existing = session.scalar(_ticket_query().where(Ticket.idempotency_key == idempotency_key))
             if existing is None:
                 raise
-            return existing, False
+            return _replay(existing, device_serial, text), False
     else:
         session.add(ticket)
         session.flush()
-    why = f"contract {contract.number} ({contract.kind})" if contract else "no active contract"
-    _event(session, ticket, actor, now, EventKind.CREATED, None, TicketStatus.NEW.value,
-           f"{channel.value}; {why}")
+    _event(session, ticket, actor, now, EventKind.CREATED, None, TicketStatus.NEW.value, entitlement.reason_zh)
     record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="create",
                   changes={"number": (None, number), "device": (None, device.serial),
-                           "channel": (None, channel.value), "contract": (None, contract.number if contract else None)})
+                           "channel": (None, channel.value), "contract": (None, contract.number if contract else None),
+                           "sla_policy": (None, entitlement.policy.code)})
+    sla.refresh(session, ticket, now)
     return ticket, True
+
+
+def _replay(existing: Ticket, device_serial: str, description: str) -> Ticket:
+    """A retry must repeat the first request; a reused key with another body is a client bug (409)."""
+    if existing.device.serial != device_serial.strip() or existing.description != description:
+        raise Conflict("this Idempotency-Key was already used for a different request",
+                       zh="该 Idempotency-Key 已用于另一个不同的请求")
+    return existing
 
 
 def get_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update: bool = False) -> Ticket:
@@ -197,10 +221,16 @@ def list_tickets(
     owner_user_id: int | None = None,
     owner_queue: Queue | None = None,
     q: str | None = None,
+    ping_pong: bool | None = None,
+    order: str = "newest",
     limit: int = 50,
     offset: int = 0,
 ) -> Page[Ticket]:
-    """Tickets in scope with the filters a service desk needs, newest report first."""
+    """Tickets in scope with the filters a service desk needs, newest first or most at risk first.
+
+    "At risk" orders by the earliest deadline among the clocks still running (overdue first); tickets with
+    no running clock come last, newest first.
+    """
     query = _ticket_query().where(scoping.tickets_visible(actor.scope))
     wanted = {s.value for s in statuses}
     if wanted:
@@ -226,8 +256,18 @@ def list_tickets(
     if q:
         like = f"%{q.strip()}%"
         query = query.where(or_(Ticket.number.ilike(like), Ticket.description.ilike(like)))
-    return paginate(session, query.order_by(Ticket.reported_at.desc(), Ticket.id.desc()),
-                    limit=limit, offset=offset)
+    if ping_pong is not None:
+        query = query.where(Ticket.ping_pong.is_(ping_pong))
+    if order == "at_risk":
+        soonest = (select(func.min(TicketClock.due_at)).where(TicketClock.ticket_id == Ticket.id,
+                                                              TicketClock.stopped_at.is_(None))
+                   .correlate(Ticket).scalar_subquery())
+        query = query.order_by(soonest.is_(None), soonest, Ticket.reported_at.desc(), Ticket.id.desc())
+    elif order == "newest":
+        query = query.order_by(Ticket.reported_at.desc(), Ticket.id.desc())
+    else:
+        raise ValidationFailed("order must be 'newest' or 'at_risk'", zh="排序方式必须是 newest 或 at_risk")
+    return paginate(session, query, limit=limit, offset=offset)
 
 
 def move_ticket(
@@ -250,11 +290,37 @@ def move_ticket(
     outcome = decide_move(current, to, tier=Tier(ticket.tier), role=actor.role, reason=reason)
     note = (reason or "").strip()
     if to is TicketStatus.DISPATCHED and assignee_id is None:
-        raise ValidationFailed("dispatching needs the engineer: give assignee_id", zh="派工必须指定工程师(assignee_id)")
+        raise ValidationFailed("dispatching needs the engineer: give assignee_id",
+            zh="派工必须指定工程师(assignee_id)")
+    if (to is TicketStatus.ACCEPTED and ticket.assignee_id is not None and actor.role in {Role.ENGINEER, Role.PARTNER}
+            and actor.user_id != ticket.assignee_id):
+        raise PermissionDenied("only the dispatched engineer may accept this job", zh="只有被派工的工程师可以接单")
     new_owner: Owner | None = None
-    if assignee_id is not None:
+    escalated = outcome.tier > ticket.tier
+    if actor.role in FIELD_ROLES and to in FIELD_WORK and actor.user_id not in (ticket.assignee_id,
+                                                                                 ticket.owner_user_id):
+        raise PermissionDenied("this job belongs to another engineer", zh="该工单由其他工程师负责")
+    if to is TicketStatus.DISPATCHED:
+        assert assignee_id is not None
+        engineer = _assignee(session, assignee_id)
+        if Role(engineer.role) not in FIELD_ROLES:
+            raise ValidationFailed(f"{engineer.full_name} is not a field engineer",
+                                   zh=f"{engineer.full_name} 不是现场工程师")
+        if actor.role is Role.PARTNER and engineer.region_id != actor.region_id:
+            raise ValidationFailed("a partner dispatches only its own region's engineers",
+                                   zh="经销商只能派工给本区域的工程师")
+        _event(session, ticket, actor, now, EventKind.ASSIGNEE_SET,
+               f"user:{ticket.assignee_id}" if ticket.assignee_id else None, f"user:{engineer.id}", engineer.full_name)
+        ticket.assignee_id = engineer.id  # an offer: the engineer owns the job once they accept it
+    elif assignee_id is not None:
         user = _assignee(session, assignee_id)
         new_owner = Owner.person(user.id, user.full_name)
+    elif to is TicketStatus.ACCEPTED and ticket.assignee_id is not None:
+        engineer = _assignee(session, ticket.assignee_id)
+        new_owner = Owner.person(engineer.id, engineer.full_name)
+    elif escalated:
+        person = duty_person(session, outcome.tier, ticket.region_id)
+        new_owner = Owner.person(person.id, person.full_name) if person else Owner.of_queue(outcome.queue or Queue.HQ)
     elif outcome.queue is not None:
         new_owner = Owner.of_queue(outcome.queue)
     elif actor.user_id is not None and ticket.owner_kind == OwnerKind.QUEUE.value and (
@@ -262,6 +328,8 @@ def move_ticket(
         or (to is TicketStatus.ACCEPTED and actor.role in {Role.ENGINEER, Role.PARTNER})
     ):
         new_owner = Owner.person(actor.user_id, actor.name)
+    if to is TicketStatus.AWAITING_DISPATCH and current in {S.DISPATCHED, S.ACCEPTED, S.EN_ROUTE, S.ON_SITE}:
+        ticket.assignee_id = None  # declined or sent back: the dispatcher decides again
 
     ticket.status = to.value
     _event(session, ticket, actor, now, EventKind.STATUS_CHANGED, current.value, to.value, note)
@@ -270,6 +338,10 @@ def move_ticket(
         _event(session, ticket, actor, now, EventKind.TIER_CHANGED, str(ticket.tier), str(int(outcome.tier)), note)
         changes["tier"] = (ticket.tier, int(outcome.tier))
         ticket.tier = int(outcome.tier)
+    if outcome.tier >= Tier.ONSITE and ticket.onsite_needed_at is None and to is not TicketStatus.ESCALATED_HQ:
+        ticket.onsite_needed_at = now
+    if to is TicketStatus.ON_SITE and ticket.onsite_at is None:
+        ticket.onsite_at = now
     if to is TicketStatus.RESOLVED:
         ticket.resolved_at = now
     elif to is TicketStatus.CLOSED:
@@ -280,29 +352,67 @@ def move_ticket(
     record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="transition",
                   changes=changes, reason=note)
     if new_owner is not None:
+        previous = owner_of(ticket)
         _set_owner(session, ticket, actor, now, new_owner, note)
+        if escalated and previous.user_id is not None and previous.user_id != new_owner.user_id:
+            add_watcher(session, ticket, actor, now, previous.user_id, "previous owner")
+    if escalated:
+        check_ping_pong(session, ticket, actor, now)
+    sla.refresh(session, ticket, now)
     return ticket
 
 
-def assign_ticket(session: Session, actor: Actor, ticket_id: int, *, now: datetime,
-                  user_id: int | None = None, queue: Queue | None = None, reason: str = "") -> Ticket:
-    """Hand a ticket to a named person or queue: an explicit, timed and audited hand-off."""
+def tier_path(session: Session, ticket: Ticket) -> list[int]:
+    """The tiers the ticket went through, in order (starting at 1)."""
+    rows = session.scalars(select(TicketEvent.new_value).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.TIER_CHANGED.value)
+        .order_by(TicketEvent.at, TicketEvent.id))
+    return [int(Tier.REMOTE)] + [int(v) for v in rows if v]
+
+
+def check_ping_pong(session: Session, ticket: Ticket, actor: Actor, now: datetime) -> None:
+    """Flag the ticket (once) when hand-offs or tier moves look like buck-passing, and tell the managers."""
+    from incucare.services.duty import service_managers
+    from incucare.services.notifications import notify_user
+    from incucare.services.ticket_messages import ticket_context
+
+    session.flush()
+    if ticket.ping_pong or not is_ping_pong(ticket.handoff_count, tier_path(session, ticket)):
+        return
+    ticket.ping_pong = True
+    _event(session, ticket, actor, now, EventKind.PING_PONG, None, str(ticket.handoff_count),
+           "3+ hand-offs or a tier moved down and back up")
+    for manager in service_managers(session):
+        notify_user(session, manager, now=now, template="escalated", ticket_id=ticket.id,
+                    context=ticket_context(ticket, reason={"zh": "疑似推诿(多次转交或降级后又升级)",
+                                                           "en": "possible buck-passing (repeated hand-offs)"}),
+                    dedupe_key=f"pingpong:{ticket.id}:{manager.id}")
+
+
+def add_watcher(session: Session, ticket: Ticket, actor: Actor, now: datetime, user_id: int, reason: str) -> None:
+    """Keep someone informed (the previous owner after an escalation); adding twice changes nothing."""
+    if session.get(TicketWatcher, (ticket.id, user_id)) is not None:
+        return
+    session.add(TicketWatcher(ticket_id=ticket.id, user_id=user_id, reason=reason, since=now))
+    _event(session, ticket, actor, now, EventKind.WATCHER_ADDED, None, f"user:{user_id}", reason)
+
+
+def log_response(session: Session, actor: Actor, ticket_id: int, *, now: datetime, channel: Channel,
+                 note: str) -> Ticket:
+    """Record a human, customer-visible response (a call, a message): the first one stops the 首响 clock."""
     if not actor.is_staff and actor.role is not Role.PARTNER:
-        raise PermissionDenied("only service staff may hand over tickets", zh="只有服务人员可以转交工单")
-    if (user_id is None) == (queue is None):
-        raise ValidationFailed("give exactly one of user_id or queue", zh="请在 user_id 和 queue 中只指定一个")
+        raise PermissionDenied("only service staff respond to customers", zh="只有服务人员可以记录对客户的回复")
+    text = note.strip()
+    if not text:
+        raise ValidationFailed("say what was told to the customer", zh="请填写回复客户的内容")
     ticket = get_ticket(session, actor, ticket_id, for_update=True)
-    if TicketStatus(ticket.status) not in OPEN_STATUSES:
-        raise ValidationFailed(f"ticket {ticket.number} is {ticket.status}; reopen it first",
-            zh=f"工单 {ticket.number} 当前状态为 {ticket.status},请先重开")
-    if user_id is not None:
-        user = _assignee(session, user_id)
-        owner = Owner.person(user.id, user.full_name)
-    else:
-        assert queue is not None
-        owner = Owner.of_queue(queue)
-    _set_owner(session, ticket, actor, now, owner, reason.strip())
+    _event(session, ticket, actor, now, EventKind.CUSTOMER_RESPONSE, None, channel.value, text)
+    record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="response",
+                  changes={"response": (None, f"{channel.value}: {text}")})
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
     ticket.updated_at = now
+    sla.refresh(session, ticket, now)
     return ticket
 
 
@@ -320,6 +430,7 @@ def set_priority(session: Session, actor: Actor, ticket_id: int, *, now: datetim
                       changes={"priority": (ticket.priority, priority.value)}, reason=reason)
         ticket.priority = priority.value
         ticket.updated_at = now
+        sla.refresh(session, ticket, now)
     return ticket
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,14 @@ from incucare import __version__
 from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.config import Settings, get_settings
 from incucare.services.auth import TokenSigner
+from incucare.services.background import BackgroundWorker
 from incucare.services.context import Clock, system_clock
+from incucare.services.sla_policies import ensure_presets
 from incucare.web.api import auth as auth_api
 from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
 from incucare.web.api import notifications as notifications_api
+from incucare.web.api import sla_admin as sla_admin_api
 from incucare.web.api import tickets as tickets_api
 from incucare.web.api import users as users_api
 from incucare.web.errors import install_error_handlers
@@ -31,15 +36,32 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     """Build the app; tests pass their own engine and clock."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        with factory() as session:  # presets are data: make sure they exist before the first ticket
+            ensure_presets(session, clock())
+            session.commit()
+        worker = BackgroundWorker(factory, settings, clock) if settings.sweep_interval_s > 0 else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
     app = FastAPI(
         title="incucare",
         version=__version__,
         description="After-sales service platform for CO2 incubators: three-tier response with SLAs.",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.session_factory = factory
     app.state.clock = clock
     app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_minutes * 60)
 
@@ -61,6 +83,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(imports_api.router)
     app.include_router(notifications_api.router)
     app.include_router(tickets_api.router)
+    app.include_router(sla_admin_api.router)
     app.include_router(users_api.router)
 
     from incucare.web.pages import routes as pages

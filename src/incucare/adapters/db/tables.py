@@ -335,8 +335,8 @@ class WorkCalendarRow(Base):
     __tablename__ = "calendars"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
-    name_zh: Mapped[str] = mapped_column(String(64))
-    name_en: Mapped[str] = mapped_column(String(64))
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     always_on: Mapped[bool] = mapped_column(Boolean, default=False)
     weekly: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -8,9 +8,10 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from incucare.adapters.db.tables import Contract, Customer, Device, Site, Ticket, TicketEvent
-from incucare.domain.lifecycle import allowed_targets
-from incucare.domain.model import Channel, ContractKind, CustomerKind, Priority, Queue, TicketStatus, Tier
+from incucare.domain.lifecycle import allowed_targets, moves_for
+from incucare.domain.model import Channel, ContractKind, CustomerKind, Priority, Queue, Role, TicketStatus, Tier
 from incucare.services.installed_base import HistoryEntry
+from incucare.services.sla import entitlement_reason
 from incucare.services.tickets import owner_of
 
 T = TypeVar("T")
@@ -349,9 +350,17 @@ class TicketOut(BaseModel):
     region_id: int | None
     reporter: dict[str, str]
     allowed_transitions: list[str]
+    sla_policy: str | None = None
+    entitlement: str = ""
+    assignee_id: int | None = None
+    first_response_at: datetime | None = None
+    onsite_at: datetime | None = None
+    ping_pong: bool = False
+    handoff_count: int = 0
+    sla: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, t: Ticket) -> TicketOut:
+    def of(cls, t: Ticket, role: Role | None = None, sla: Any = None, lang: str = "zh") -> TicketOut:
         owner = owner_of(t)
         owner_name = owner.display if owner.user_id else Queue(owner.queue).zh if owner.queue else ""
         contract = None
@@ -371,7 +380,13 @@ class TicketOut(BaseModel):
                                    model=f"{t.device.model.brand} {t.device.model.model}"),
             contract=contract, region_id=t.region_id,
             reporter={"name": t.reporter_name, "phone": t.reporter_phone, "email": t.reporter_email},
-            allowed_transitions=sorted(s.value for s in allowed_targets(TicketStatus(t.status))),
+            allowed_transitions=sorted(s.value for s in (
+                moves_for(TicketStatus(t.status), role) if role is not None else allowed_targets(TicketStatus(t.status))
+            )),
+            sla_policy=t.sla_policy.code if t.sla_policy is not None else None,
+            entitlement=entitlement_reason(t, lang), assignee_id=t.assignee_id,
+            first_response_at=t.first_response_at, onsite_at=t.onsite_at, ping_pong=t.ping_pong,
+            handoff_count=t.handoff_count, sla=sla.as_dict() if sla is not None else None,
         )
 
 
@@ -399,10 +414,38 @@ class TransitionIn(Strict):
     assignee_id: int | None = None
 
 
-class AssignIn(Strict):
+class HandoffIn(Strict):
     user_id: int | None = None
     queue: Queue | None = None
     reason: str = Field(default="", max_length=2000)
+
+
+class HandoffOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    ticket_id: int
+    to_user_id: int | None
+    to_queue: str | None
+    offered_by_id: int | None
+    offered_at: datetime
+    expires_at: datetime
+    state: str
+    reason: str
+    decided_at: datetime | None
+
+
+class DeclineIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ResponseIn(Strict):
+    channel: Channel
+    note: str = Field(min_length=1, max_length=10_000)
+
+
+class TierIn(Strict):
+    tier: int = Field(ge=1, le=3)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class PriorityIn(Strict):

@@ -30,6 +30,7 @@ from incucare.domain.model import (
     TicketStatus,
     Tier,
 )
+from incucare.services import handoffs
 from incucare.services import installed_base as ib
 from incucare.services import tickets as svc
 from incucare.services.auth import AuthenticationFailed, authenticate
@@ -376,8 +377,8 @@ def ticket_assign(page: PageDep, ticket_id: int, owner: Annotated[str, Form()] =
         kind, _, value = owner.partition(":")
         user_id = _int_or_none(value) if kind == "user" else None
         queue = Queue.parse(value) if kind == "queue" else None
-        svc.assign_ticket(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(),
-                          user_id=user_id, queue=queue, reason=reason)
+        handoffs.offer_handoff(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(),
+                               user_id=user_id, queue=queue, reason=reason)
 
     return _ticket_action(page, ticket_id, csrf, act)
 

@@ -1,0 +1,65 @@
+"""The periodic work of the service desk: SLA sweeps and notification delivery.
+
+It runs in the web process by default (a daemon thread) and as ``incucare worker`` for scale-out; both
+are safe to run side by side because sweeps and deliveries lock what they take.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from incucare.config import Settings
+from incucare.services.context import Clock, system_clock
+from incucare.services.notifications import DeliveryReport, deliver_due, transports_from_settings
+from incucare.services.sla_sweeper import SweepReport, sweep
+
+log = logging.getLogger("incucare.worker")
+
+
+def run_round(factory: sessionmaker[Session], settings: Settings, clock: Clock = system_clock
+              ) -> tuple[SweepReport, DeliveryReport]:
+    """One sweep followed by one delivery pass, both as of the clock's current time."""
+    now = clock()
+    report = sweep(factory, now)
+    delivered = deliver_due(factory, now=clock(), transports=transports_from_settings(settings))
+    return report, delivered
+
+
+def run_rounds(factory: sessionmaker[Session], settings: Settings, *, interval: float, once: bool = False,
+               stop: threading.Event | None = None, clock: Clock = system_clock) -> None:
+    """Rounds every ``interval`` seconds until ``stop`` is set (or once)."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            report, delivered = run_round(factory, settings, clock)
+            if report.tickets or delivered.sent or delivered.failed:
+                log.info("%s; notifications: %s", report, delivered)
+        except Exception:  # the loop must survive a bad round (database restart, SMTP down)
+            log.exception("background round failed")
+        if once:
+            return
+        stop.wait(interval)
+
+
+class BackgroundWorker:
+    """The in-process worker thread started and stopped with the web app."""
+
+    def __init__(self, factory: sessionmaker[Session], settings: Settings, clock: Clock) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=run_rounds, name="incucare-sla", daemon=True,
+            kwargs={"factory": factory, "settings": settings, "interval": settings.sweep_interval_s,
+                    "stop": self._stop, "clock": clock},
+        )
+
+    def start(self) -> None:
+        """Begin sweeping in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the current round and end."""
+        self._stop.set()
+        self._thread.join(timeout=30)
