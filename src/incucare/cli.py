@@ -197,6 +197,7 @@ def sla_sweep(now: Annotated[str | None, typer.Option(help="Sweep as of this ISO
     """Run exactly one SLA sweep: warnings, breaches, timed escalations, expired hand-offs."""
     from incucare.adapters.db.engine import make_session_factory
     from incucare.services.notifications import deliver_due, transports_from_settings
+    from incucare.services.sla_policies import quiet_calendar
     from incucare.services.sla_sweeper import sweep
 
     settings = _settings()
@@ -205,7 +206,10 @@ def sla_sweep(now: Annotated[str | None, typer.Option(help="Sweep as of this ISO
     report = sweep(factory, moment)
     console.print(str(report), markup=False)
     if deliver:
-        delivered = deliver_due(factory, now=moment, transports=transports_from_settings(settings))
+        with factory() as session:
+            quiet = quiet_calendar(session, moment)
+        delivered = deliver_due(factory, now=moment, transports=transports_from_settings(settings),
+                                quiet_calendar=quiet)
         console.print(f"notifications: {delivered}", markup=False)
     if report.errors:
         raise typer.Exit(1)

@@ -328,3 +328,26 @@ def test_duty_roster_decides_who_owns_an_escalation(client, login, world):
     assert t["owner"]["user_id"] == world.users["expert"]
     assert client.post("/api/v1/sla/duty-roster", headers=m, json={
         "tier": 3, "role": "duty", "user_id": world.users["customer"]}).status_code == 422
+
+
+def test_worker_round_sends_critical_mail_at_night_and_keeps_warnings_for_working_hours(
+        client, login, session_factory, world, clock, smtp):
+    from incucare.services.background import run_round
+
+    mailbox, port = smtp
+    with session_factory() as s:
+        s.get(User, world.users["manager"]).email = "manager@lab.example"
+        s.commit()
+    clock.now = datetime(2026, 11, 28, 3, 0, tzinfo=BJ).astimezone(UTC)  # Saturday 03:00 in Beijing
+    t = _open(client, login("agent"), "SN-GMP-001", reported_at=(clock.now - timedelta(hours=3)).isoformat())
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="sla@incucare.example")
+    report, delivered = run_round(session_factory, settings, clock)
+    assert report.breaches == 1 and delivered.deferred >= 1
+    subjects = [m["Subject"] for m in mailbox.to("manager@lab.example")]
+    assert any("SLA超时" in s for s in subjects) and not any("SLA预警" in s for s in subjects)
+    clock.now = datetime(2026, 11, 30, 8, 31, tzinfo=BJ).astimezone(UTC)  # Monday morning
+    run_round(session_factory, settings, clock)
+    subjects = [m["Subject"] for m in mailbox.to("manager@lab.example")]
+    assert sum("SLA预警" in s and t["number"] in s and "首响" in s for s in subjects) == 3
+    # and the resolution clock (72 h on 7x24 since Saturday 00:00) passed 50 % and 75 % over the weekend
+    assert sum("SLA预警" in s and "闭环" in s for s in subjects) == 2

@@ -164,6 +164,16 @@ class CalendarCache:
         return cal
 
 
+QUIET_CALENDAR = "cn_business"
+"""Non-critical e-mail waits for working time on this calendar (critical messages never wait)."""
+
+
+def quiet_calendar(session: Session, now: datetime) -> WorkCalendar | None:
+    """The calendar whose off-hours are quiet hours for non-critical mail, if it exists."""
+    row = session.scalar(select(WorkCalendarRow).where(WorkCalendarRow.code == QUIET_CALENDAR))
+    return CalendarCache().get(session, row, now.date()) if row is not None else None
+
+
 # ---------------------------------------------------------------- entitlement
 
 
