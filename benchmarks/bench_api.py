@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import random
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import select
 
+from benchmarks.databases import on_each_database
 from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.db.migrate import upgrade
 from incucare.adapters.db.tables import Device, Ticket
 from incucare.config import Settings
 from incucare.services.demo import load_demo
 from incucare.web.app import create_app
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _measure(fn: Callable[[], object], n: int) -> dict[str, float]:
@@ -76,19 +72,4 @@ def _run(label: str, url: str) -> None:
 
 def main() -> None:
     """Print API latency figures on SQLite and (if reachable) PostgreSQL."""
-    with tempfile.TemporaryDirectory() as tmp:
-        _run("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # PostgreSQL is optional for benchmarks
-        print(f"\n[api · postgresql] skipped: {type(exc).__name__}")
-        return
-    try:
-        _run("postgresql", f"{PG_URL}?options=-csearch_path%3D{schema}")
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    on_each_database("api", _run)

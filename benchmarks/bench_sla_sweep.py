@@ -9,21 +9,18 @@ firing, notify, reschedule, commit).
 from __future__ import annotations
 
 import random
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import insert, select, text, update
 from tests.world import build_world
 
+from benchmarks.databases import on_each_database
 from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.db.migrate import upgrade
 from incucare.adapters.db.tables import SlaPolicy, Ticket, TicketClock, TicketEvent
 from incucare.services.sla_sweeper import sweep
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 N = 100_000
 DUE = 1_000
@@ -88,23 +85,4 @@ def _run(label: str, url: str) -> None:
 
 def main() -> None:
     """Print sweep timings on SQLite and, when reachable, PostgreSQL."""
-    with tempfile.TemporaryDirectory() as tmp:
-        _run("sqlite", f"sqlite:///{Path(tmp) / 'sweep.db'}")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # PostgreSQL is optional for benchmarks
-        print(f"\n[sla sweep · postgresql] skipped: {type(exc).__name__}")
-        return
-    try:
-        _run("postgresql", f"{PG_URL}?options=-csearch_path%3D{schema}")
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-if __name__ == "__main__":
-    main()
+    on_each_database("sla sweep", _run)

@@ -111,8 +111,8 @@ def _accept(session: Session, actor: Actor, ticket: Ticket, offer: HandoffOffer,
     check_ping_pong(session, ticket, actor, now)
 
 
-def accept_handoff(session: Session, actor: Actor, ticket_id: int, offer_id: int, *, now: datetime) -> Ticket:
-    """The receiver accepts: only now does ownership move."""
+def _open_offer_for(session: Session, actor: Actor, ticket_id: int, offer_id: int) -> tuple[Ticket, HandoffOffer]:
+    """The locked ticket and its pending offer, if the caller is the one it was offered to."""
     ticket = get_ticket(session, actor, ticket_id, for_update=True)
     offer = session.get(HandoffOffer, offer_id)
     if offer is None or offer.ticket_id != ticket.id:
@@ -121,6 +121,12 @@ def accept_handoff(session: Session, actor: Actor, ticket_id: int, offer_id: int
         raise ValidationFailed(f"this hand-off is already {offer.state}", zh=f"该转交请求已处理({offer.state})")
     if not _may_accept(actor, offer):
         raise PermissionDenied("this hand-off was offered to someone else", zh="该转交请求不是发给您的")
+    return ticket, offer
+
+
+def accept_handoff(session: Session, actor: Actor, ticket_id: int, offer_id: int, *, now: datetime) -> Ticket:
+    """The receiver accepts: only now does ownership move."""
+    ticket, offer = _open_offer_for(session, actor, ticket_id, offer_id)
     _accept(session, actor, ticket, offer, now)
     ticket.updated_at = now
     return ticket
@@ -129,14 +135,7 @@ def accept_handoff(session: Session, actor: Actor, ticket_id: int, offer_id: int
 def decline_handoff(session: Session, actor: Actor, ticket_id: int, offer_id: int, *, now: datetime,
                     reason: str) -> Ticket:
     """The receiver declines with a reason; the offerer keeps the ticket."""
-    ticket = get_ticket(session, actor, ticket_id, for_update=True)
-    offer = session.get(HandoffOffer, offer_id)
-    if offer is None or offer.ticket_id != ticket.id:
-        raise NotFound(f"hand-off offer {offer_id} not found", zh=f"未找到转交请求 {offer_id}")
-    if offer.state != "pending":
-        raise ValidationFailed(f"this hand-off is already {offer.state}", zh=f"该转交请求已处理({offer.state})")
-    if not _may_accept(actor, offer):
-        raise PermissionDenied("this hand-off was offered to someone else", zh="该转交请求不是发给您的")
+    ticket, offer = _open_offer_for(session, actor, ticket_id, offer_id)
     if not reason.strip():
         raise ValidationFailed("declining needs a reason", zh="拒绝转交必须填写原因")
     offer.state, offer.decided_at, offer.decided_by_id = "declined", now, actor.user_id

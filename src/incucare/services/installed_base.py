@@ -33,7 +33,7 @@ from incucare.adapters.db.tables import (
     User,
 )
 from incucare.adapters.geo.cpca_geocoder import GeoPoint, geocode
-from incucare.domain.entitlement import DEFAULT_SLA_TARGETS, ContractTerm, check_sla_targets, pick_contract
+from incucare.domain.entitlement import DEFAULT_SLA_TARGETS, check_sla_targets
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.model import (
     STAFF_ROLES,
@@ -550,17 +550,12 @@ def create_contract(
     return contract
 
 
-def covering_contract(session: Session, device: Device, day: date) -> Contract | None:
-    """The contract whose promise applies to ``device`` on ``day`` (VIP > annual > warranty)."""
-    rows = session.scalars(
+def contracts_of_device(session: Session, device: Device) -> list[Contract]:
+    """Every contract that lists ``device``, whatever its dates (entitlement picks among them)."""
+    return list(session.scalars(
         select(Contract).join(ContractDevice, ContractDevice.contract_id == Contract.id)
         .where(ContractDevice.device_id == device.id)
-    ).all()
-    terms = [ContractTerm(c.id, ContractKind(c.kind), c.start_date, c.end_date) for c in rows]
-    chosen = pick_contract(terms, day)
-    if chosen is None:
-        return None
-    return next(c for c in rows if c.id == chosen.contract_id)
+    ))
 
 
 # ---------------------------------------------------------------- service history

@@ -20,7 +20,6 @@ from incucare.adapters.calendar.cn_holidays import build_calendar
 from incucare.adapters.db.tables import (
     CalendarOverride,
     Contract,
-    ContractDevice,
     Device,
     SlaPolicy,
     WorkCalendarRow,
@@ -33,6 +32,7 @@ from incucare.domain.sla import WorkCalendar
 from incucare.domain.ticket_clocks import PauseRules, scaled_targets
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
+from incucare.services.installed_base import contracts_of_device
 
 BUSINESS_WEEK = {d: [["08:30", "12:00"], ["13:30", "17:30"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 
@@ -193,10 +193,7 @@ class Entitlement:
 
 def entitle(session: Session, device: Device, day: date) -> Entitlement:
     """VIP agreement > annual maintenance (年度维保协议) > warranty > out-of-warranty default."""
-    rows = session.scalars(
-        select(Contract).join(ContractDevice, ContractDevice.contract_id == Contract.id)
-        .where(ContractDevice.device_id == device.id)
-    ).all()
+    rows = contracts_of_device(session, device)
     terms = [ContractTerm(c.id, ContractKind(c.kind), c.start_date, c.end_date) for c in rows]
     chosen = pick_contract(terms, day)
     if chosen is None:
