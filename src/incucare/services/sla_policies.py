@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -132,10 +133,21 @@ def policy_by_code(session: Session, code: str) -> SlaPolicy:
 # ---------------------------------------------------------------- calendars
 
 
-class CalendarCache:
-    """Builds domain calendars from the database once per unit of work (a request or one sweep).
+@lru_cache(maxsize=64)
+def _built_calendar(timezone: str, weekly_json: str, use_cn_holidays: bool, always_on: bool,
+                    overrides: tuple[tuple[date, bool], ...], years: tuple[int, int]) -> WorkCalendar:
+    """Building a holiday calendar costs tens of milliseconds: do it once per distinct configuration."""
+    if always_on:
+        return WorkCalendar.always(timezone)
+    return build_calendar(timezone, json.loads(weekly_json), overrides=dict(overrides),
+                          use_cn_holidays=use_cn_holidays, years=range(*years))
 
-    Short-lived on purpose: an override edited in the app is seen by the next request or sweep.
+
+class CalendarCache:
+    """Hands out domain calendars for calendar rows, reading the row's overrides once per unit of work.
+
+    The built calendars themselves are shared by the whole process and keyed by their full configuration,
+    so an override edited in the app is seen by the next request or sweep without a restart.
     """
 
     def __init__(self, years: range | None = None) -> None:
@@ -144,23 +156,20 @@ class CalendarCache:
 
     def get(self, session: Session, row: WorkCalendarRow, around: date) -> WorkCalendar:
         """The calendar for ``row``, covering the year before ``around`` to two years after it."""
-        key = row.id
-        cal = self._built.get(key)
+        cal = self._built.get(row.id)
         if cal is None:
-            overrides = {
-                o.day: o.working for o in session.scalars(
+            overrides: dict[date, bool] = {}
+            if not row.always_on:
+                for o in session.scalars(
                     select(CalendarOverride).where(
                         (CalendarOverride.calendar_id == row.id) | CalendarOverride.calendar_id.is_(None))
                     .order_by(CalendarOverride.calendar_id.is_(None).desc())  # calendar-specific wins
-                )
-            }
+                ):
+                    overrides[o.day] = o.working
             years = self._years or range(around.year - 1, around.year + 3)
-            if row.always_on:
-                cal = WorkCalendar.always(row.timezone)
-            else:
-                cal = build_calendar(row.timezone, row.weekly, overrides=overrides, use_cn_holidays=row.use_cn_holidays,
-                                     years=years)
-            self._built[key] = cal
+            cal = _built_calendar(row.timezone, json.dumps(row.weekly, sort_keys=True), row.use_cn_holidays,
+                                  row.always_on, tuple(sorted(overrides.items())), (years.start, years.stop))
+            self._built[row.id] = cal
         return cal
 
 
