@@ -113,7 +113,13 @@ def refresh(session: Session, ticket: Ticket, now: datetime, cache: CalendarCach
     sla = computed if computed is not None else compute(session, ticket, now, cache)
     fired = fired if fired is not None else fired_keys(session, ticket.id)
     planned = sla.planned(ticket)
-    existing = {c.clock: c for c in session.scalars(select(TicketClock).where(TicketClock.ticket_id == ticket.id))}
+    # clock rows created earlier in this unit of work may not be flushed yet: remember them on the session
+    known: dict[tuple[int, str], TicketClock] = session.info.setdefault("ticket_clocks", {})
+    existing = {name: row for name in CLOCKS
+                if (row := known.get((ticket.id, name))) is not None and row in session}  # not rolled back
+    if len(existing) < len(CLOCKS):
+        existing.update({c.clock: c for c in session.scalars(
+            select(TicketClock).where(TicketClock.ticket_id == ticket.id))})
     for name in CLOCKS:
         status = sla.statuses[name]
         clock_planned = [f for f in planned if f.clock == name]
@@ -123,13 +129,13 @@ def refresh(session: Session, ticket: Ticket, now: datetime, cache: CalendarCach
         if row is None:
             row = TicketClock(ticket_id=ticket.id, clock=name)
             session.add(row)
+        known[(ticket.id, name)] = row
         row.state = status.state.value
         row.target_minutes = status.target_minutes
         row.started_at, row.due_at, row.stopped_at = status.started_at, status.due_at, status.stopped_at
         row.percent_used = round(status.percent_used, 2)
         row.next_check_at = check
         row.updated_at = now
-    session.flush()
     return sla
 
 
