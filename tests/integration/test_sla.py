@@ -351,3 +351,16 @@ def test_worker_round_sends_critical_mail_at_night_and_keeps_warnings_for_workin
     assert sum("SLA预警" in s and t["number"] in s and "首响" in s for s in subjects) == 3
     # and the resolution clock (72 h on 7x24 since Saturday 00:00) passed 50 % and 75 % over the weekend
     assert sum("SLA预警" in s and "闭环" in s for s in subjects) == 2
+
+
+def test_resolved_tickets_close_by_themselves_after_the_objection_period(client, login, session_factory, clock):
+    h = login("agent")
+    t = _open(client, h, "SN-GMP-001")
+    client.post(f"/api/v1/tickets/{t['id']}/transitions", headers=h, json={"to": "resolved"})
+    clock.advance(days=6, hours=23)
+    assert sweep(session_factory, clock.now).auto_closed == 0
+    clock.advance(hours=2)
+    assert sweep(session_factory, clock.now).auto_closed == 1
+    after = client.get(f"/api/v1/tickets/{t['id']}", headers=h).json()
+    assert after["status"] == "closed" and after["sla"]["resolution"]["state"] == "met"
+    assert sweep(session_factory, clock.now).auto_closed == 0

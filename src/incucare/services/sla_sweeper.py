@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +35,7 @@ from incucare.services.ticket_messages import CLOCK_LABELS, ticket_context
 from incucare.services.tickets import _event, _set_owner, add_watcher, move_ticket, owner_of
 
 log = logging.getLogger("incucare.sla")
+DEFAULT_AUTO_CLOSE_DAYS = 7
 
 ENGINE = Actor(user_id=None, name="SLA 引擎", role=Role.ADMIN)
 """The actor the sweeper acts as: admin rights, no user, a name people recognise on the timeline."""
@@ -50,11 +51,13 @@ class SweepReport:
     breaches: int = 0
     escalations: int = 0
     offers_expired: int = 0
+    auto_closed: int = 0
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (f"{self.tickets} tickets checked: {self.warnings} warnings, {self.breaches} breaches, "
-                f"{self.escalations} escalations, {self.offers_expired} hand-offs expired"
+                f"{self.escalations} escalations, {self.offers_expired} hand-offs expired, "
+                f"{self.auto_closed} auto-closed"
                 + (f", {len(self.errors)} errors" if self.errors else ""))
 
 
@@ -211,4 +214,30 @@ def sweep(factory: sessionmaker[Session], now: datetime, *, batch: int = 200,
     with factory() as session:
         report.offers_expired = expire_offers(session, now)
         session.commit()
+    report.auto_closed = auto_close(factory, now)
     return report
+
+
+def auto_close(factory: sessionmaker[Session], now: datetime, *, limit: int = 500) -> int:
+    """Close resolved tickets whose customer raised no objection within the policy's days (闭环)."""
+    closed = 0
+    with factory() as session:
+        candidates = session.execute(
+            select(Ticket.id, Ticket.resolved_at, SlaPolicy.auto_close_days)
+            .outerjoin(SlaPolicy, SlaPolicy.id == Ticket.sla_policy_id)
+            .where(Ticket.status == TicketStatus.RESOLVED.value, Ticket.resolved_at <= now - timedelta(days=1))
+            .order_by(Ticket.resolved_at).limit(limit)
+        ).all()
+    for ticket_id, resolved_at, days in candidates:
+        if resolved_at is None or resolved_at + timedelta(days=days or DEFAULT_AUTO_CLOSE_DAYS) > now:
+            continue
+        with factory() as session:
+            if _lock(session, ticket_id) is None:
+                continue
+            try:
+                move_ticket(session, ENGINE, ticket_id, now=now, to=TicketStatus.CLOSED)
+                session.commit()
+                closed += 1
+            except DomainError as exc:  # reopened or closed meanwhile
+                log.info("auto-close of ticket %s skipped: %s", ticket_id, exc.message)
+    return closed
