@@ -15,13 +15,21 @@ from sqlalchemy.orm import Session
 from incucare.adapters.db.tables import HandoffOffer, Ticket, User
 from incucare.domain.errors import NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.escalation import may_lower_tier
-from incucare.domain.model import OPEN_STATUSES, EventKind, Owner, Queue, Role, TicketStatus, Tier
+from incucare.domain.model import OPEN_STATUSES, EventKind, Owner, Queue, TicketStatus, Tier
 from incucare.services import sla
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
 from incucare.services.duty import duty_person, supervisor_of
 from incucare.services.ticket_messages import ticket_context
-from incucare.services.tickets import _assignee, _event, _set_owner, check_ping_pong, get_ticket, owner_of
+from incucare.services.tickets import (
+    _assignee,
+    _event,
+    _set_owner,
+    check_ping_pong,
+    get_ticket,
+    owner_of,
+    works_tickets,
+)
 
 DEFAULT_ACCEPT_MINUTES = 30
 FIELD_STATUSES = frozenset(s.value for s in (TicketStatus.AWAITING_DISPATCH, TicketStatus.DISPATCHED,
@@ -42,7 +50,7 @@ def pending_offer(session: Session, ticket_id: int) -> HandoffOffer | None:
 def offer_handoff(session: Session, actor: Actor, ticket_id: int, *, now: datetime, user_id: int | None = None,
                   queue: Queue | None = None, reason: str = "") -> HandoffOffer:
     """Offer the ticket to a person or a queue; taking it yourself is immediate."""
-    if not actor.is_staff and actor.role is not Role.PARTNER:
+    if not works_tickets(actor):
         raise PermissionDenied("only service staff may hand over tickets", zh="只有服务人员可以转交工单")
     if (user_id is None) == (queue is None):
         raise ValidationFailed("give exactly one of user_id or queue", zh="请在 user_id 和 queue 中只指定一个")
@@ -89,10 +97,12 @@ def _notify_receiver(session: Session, ticket: Ticket, offer: HandoffOffer, now:
                     dedupe_key=f"handoff:{offer.id}")
 
 
-def _may_accept(actor: Actor, offer: HandoffOffer) -> bool:
+def may_answer(actor: Actor, offer: HandoffOffer) -> bool:
+    """Whether ``actor`` may accept or decline ``offer``: its named receiver, or anyone who works tickets for a
+    queue (pages ask this before showing the Accept and Decline buttons)."""
     if offer.to_user_id is not None:
         return actor.user_id == offer.to_user_id
-    return actor.is_staff or actor.role is Role.PARTNER
+    return works_tickets(actor)
 
 
 def _accept(session: Session, actor: Actor, ticket: Ticket, offer: HandoffOffer, now: datetime) -> None:
@@ -119,7 +129,7 @@ def _open_offer_for(session: Session, actor: Actor, ticket_id: int, offer_id: in
         raise NotFound(f"hand-off offer {offer_id} not found", zh=f"未找到转交请求 {offer_id}")
     if offer.state != "pending":
         raise ValidationFailed(f"this hand-off is already {offer.state}", zh=f"该转交请求已处理({offer.state})")
-    if not _may_accept(actor, offer):
+    if not may_answer(actor, offer):
         raise PermissionDenied("this hand-off was offered to someone else", zh="该转交请求不是发给您的")
     return ticket, offer
 

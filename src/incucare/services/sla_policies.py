@@ -266,6 +266,28 @@ def check_targets(raw: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     return clean
 
 
+MAX_ACCEPT_MINUTES = 7 * 24 * 60
+"""A hand-off offer may wait at most a week before it escalates to the receiver's supervisor."""
+
+
+def _check_timing(data: Mapping[str, Any]) -> None:
+    """Escalation timings that would never fire, or fire at once, are refused for every caller alike."""
+    window = data.get("remote_window_minutes")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
+        raise ValidationFailed("the remote window must be a positive number of minutes",
+                               zh="远程处理时限必须是正整数分钟")
+    fraction = data.get("hq_escalation_fraction")
+    if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, int | float)
+                                 or not 0 < fraction < 1):
+        raise ValidationFailed("the HQ escalation share must be between 0 and 1 (e.g. 0.6667)",
+                               zh="升级总部的闭环时限比例必须在 0 到 1 之间(例如 0.6667)")
+    accept = data.get("handoff_accept_minutes")
+    if accept is not None and (isinstance(accept, bool) or not isinstance(accept, int)
+                               or not 0 < accept <= MAX_ACCEPT_MINUTES):
+        raise ValidationFailed(f"the hand-off acceptance limit must be 1 to {MAX_ACCEPT_MINUTES} minutes",
+                               zh=f"转交接受时限必须在 1 到 {MAX_ACCEPT_MINUTES} 分钟之间")
+
+
 def save_policy(session: Session, actor: Actor, *, now: datetime, code: str, data: Mapping[str, Any],
                 policy_id: int | None = None) -> SlaPolicy:
     """Create or change a policy (admins and service managers); every change is audited."""
@@ -280,6 +302,7 @@ def save_policy(session: Session, actor: Actor, *, now: datetime, code: str, dat
             raise ValidationFailed("warning thresholds must be between 1 and 99 percent",
                                    zh="预警阈值必须在 1% 到 99% 之间")
         data = {**data, "warn_thresholds": thresholds}
+    _check_timing(data)
     if "calendar_id" in data and session.get(WorkCalendarRow, data["calendar_id"]) is None:
         raise ValidationFailed(f"calendar {data['calendar_id']} does not exist",
                                zh=f"日历 {data['calendar_id']} 不存在")
@@ -309,6 +332,39 @@ def save_policy(session: Session, actor: Actor, *, now: datetime, code: str, dat
     return policy
 
 
+def list_policies(session: Session) -> list[SlaPolicy]:
+    """Every policy, presets first, as the API and the settings page list them."""
+    return list(session.scalars(select(SlaPolicy).order_by(SlaPolicy.is_preset.desc(), SlaPolicy.id)))
+
+
+def get_policy(session: Session, policy_id: int) -> SlaPolicy:
+    """One policy by id, or NotFound."""
+    policy = session.get(SlaPolicy, policy_id)
+    if policy is None:
+        raise NotFound(f"SLA policy {policy_id} not found", zh=f"未找到 SLA 策略 {policy_id}")
+    return policy
+
+
+def list_calendars(session: Session) -> list[WorkCalendarRow]:
+    """The service calendars in the order they were created (7x24 first)."""
+    return list(session.scalars(select(WorkCalendarRow).order_by(WorkCalendarRow.id)))
+
+
+def list_overrides(session: Session, first_year: int | None = None,
+                   last_year: int | None = None) -> list[CalendarOverride]:
+    """Days edited in the app, by date, optionally limited to a run of years."""
+    query = select(CalendarOverride).order_by(CalendarOverride.day, CalendarOverride.id)
+    if first_year is not None:
+        query = query.where(CalendarOverride.day >= date(first_year, 1, 1))
+    if last_year is not None:
+        query = query.where(CalendarOverride.day <= date(last_year, 12, 31))
+    return list(session.scalars(query))
+
+
+MAX_OVERRIDE_NAME = 64
+"""The stored length of a holiday's name (国庆节, 公司停电检修 ...)."""
+
+
 def set_override(session: Session, actor: Actor, *, now: datetime, day: date, working: bool, name: str,
                  calendar_id: int | None = None) -> CalendarOverride:
     """Mark a day as holiday or working day (for one calendar or all).
@@ -320,6 +376,9 @@ def set_override(session: Session, actor: Actor, *, now: datetime, day: date, wo
                                zh="只有系统管理员或售后经理可以修改日历")
     if calendar_id is not None and session.get(WorkCalendarRow, calendar_id) is None:
         raise ValidationFailed(f"calendar {calendar_id} does not exist", zh=f"日历 {calendar_id} 不存在")
+    if len(name) > MAX_OVERRIDE_NAME:
+        raise ValidationFailed(f"the name of a day is at most {MAX_OVERRIDE_NAME} characters",
+                               zh=f"日期名称不能超过 {MAX_OVERRIDE_NAME} 个字符")
     row = session.scalar(select(CalendarOverride).where(CalendarOverride.day == day,
                                                          CalendarOverride.calendar_id.is_(None) if calendar_id is None
                                                          else CalendarOverride.calendar_id == calendar_id))

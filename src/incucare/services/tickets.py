@@ -397,10 +397,26 @@ def add_watcher(session: Session, ticket: Ticket, actor: Actor, now: datetime, u
     _event(session, ticket, actor, now, EventKind.WATCHER_ADDED, None, f"user:{user_id}", reason)
 
 
+def works_tickets(actor: Actor) -> bool:
+    """Service staff and regional partners respond to customers and hand tickets over; customers only comment.
+
+    Pages ask this to decide which forms to show, so a form is never offered that the service would refuse.
+    """
+    return actor.is_staff or actor.role is Role.PARTNER
+
+
+def watchers_of(session: Session, ticket_id: int) -> list[tuple[User, TicketWatcher]]:
+    """The people kept informed about a ticket (e.g. its previous owners), oldest first."""
+    rows = session.execute(select(User, TicketWatcher).join(TicketWatcher, TicketWatcher.user_id == User.id)
+                           .where(TicketWatcher.ticket_id == ticket_id)
+                           .order_by(TicketWatcher.since, User.id))
+    return [(user, watcher) for user, watcher in rows]
+
+
 def log_response(session: Session, actor: Actor, ticket_id: int, *, now: datetime, channel: Channel,
                  note: str) -> Ticket:
     """Record a human, customer-visible response (a call, a message): the first one stops the 首响 clock."""
-    if not actor.is_staff and actor.role is not Role.PARTNER:
+    if not works_tickets(actor):
         raise PermissionDenied("only service staff respond to customers", zh="只有服务人员可以记录对客户的回复")
     text = note.strip()
     if not text:

@@ -7,12 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from incucare.adapters.db.tables import CalendarOverride, DutyAssignment, SlaPolicy, User, WorkCalendarRow
-from incucare.domain.errors import NotFound, PermissionDenied, ValidationFailed
+from incucare.domain.errors import PermissionDenied
+from incucare.services import duty
 from incucare.services import sla_policies as svc
-from incucare.services.audit import record_change
 from incucare.web.api.schemas import Strict
 from incucare.web.deps import ActorDep, NowDep, UowDep
 
@@ -115,8 +113,7 @@ def _staff(actor: Any) -> None:
 def policies(actor: ActorDep, uow: UowDep) -> list[PolicyOut]:
     """Every policy, presets first."""
     _staff(actor)
-    rows = uow.session.scalars(select(SlaPolicy).order_by(SlaPolicy.is_preset.desc(), SlaPolicy.id))
-    return [PolicyOut.model_validate(p) for p in rows]
+    return [PolicyOut.model_validate(p) for p in svc.list_policies(uow.session)]
 
 
 @router.post("/policies", response_model=PolicyOut, status_code=201)
@@ -141,18 +138,14 @@ def update_policy(policy_id: int, body: PolicyIn, actor: ActorDep, uow: UowDep, 
 def calendars(actor: ActorDep, uow: UowDep) -> list[CalendarOut]:
     """Service calendars (7x24, business hours with CN holidays)."""
     _staff(actor)
-    rows = uow.session.scalars(select(WorkCalendarRow).order_by(WorkCalendarRow.id))
-    return [CalendarOut.model_validate(c) for c in rows]
+    return [CalendarOut.model_validate(c) for c in svc.list_calendars(uow.session)]
 
 
 @router.get("/calendar-overrides", response_model=list[OverrideOut])
 def overrides(actor: ActorDep, uow: UowDep, year: int | None = None) -> list[OverrideOut]:
     """Holidays and working days entered in the app."""
     _staff(actor)
-    query = select(CalendarOverride).order_by(CalendarOverride.day)
-    if year is not None:
-        query = query.where(CalendarOverride.day >= date(year, 1, 1), CalendarOverride.day <= date(year, 12, 31))
-    return [OverrideOut.model_validate(o) for o in uow.session.scalars(query)]
+    return [OverrideOut.model_validate(o) for o in svc.list_overrides(uow.session, year, year)]
 
 
 @router.put("/calendar-overrides", response_model=OverrideOut)
@@ -168,24 +161,13 @@ def set_override(body: OverrideIn, actor: ActorDep, uow: UowDep, now: NowDep) ->
 def roster(actor: ActorDep, uow: UowDep) -> list[DutyOut]:
     """Who takes over on escalation, and who supervises, per tier and region."""
     _staff(actor)
-    rows = uow.session.scalars(select(DutyAssignment).order_by(DutyAssignment.tier, DutyAssignment.region_id,
-                                                               DutyAssignment.role))
-    return [DutyOut.model_validate(d) for d in rows]
+    return [DutyOut.model_validate(d) for d in duty.roster(uow.session)]
 
 
 @router.post("/duty-roster", response_model=DutyOut, status_code=201)
 def add_duty(body: DutyIn, actor: ActorDep, uow: UowDep, now: NowDep) -> DutyOut:
     """Put a staff member on the roster."""
-    if not actor.is_manager:
-        raise PermissionDenied("only a service manager edits the duty roster", zh="只有售后经理可以编辑值班表")
-    user = uow.session.get(User, body.user_id)
-    if user is None or not user.active or user.role == "customer":
-        raise ValidationFailed(f"user {body.user_id} cannot be on duty", zh=f"用户 {body.user_id} 不能排班")
-    row = DutyAssignment(**body.model_dump())
-    uow.session.add(row)
-    uow.session.flush()
-    record_change(uow.session, actor, at=now, entity="duty_roster", entity_id=row.id, action="create",
-                  changes={k: (None, v) for k, v in body.model_dump().items()})
+    row = duty.add_duty(uow.session, actor, now=now, **body.model_dump())
     uow.commit()
     return DutyOut.model_validate(row)
 
@@ -193,12 +175,5 @@ def add_duty(body: DutyIn, actor: ActorDep, uow: UowDep, now: NowDep) -> DutyOut
 @router.delete("/duty-roster/{duty_id}", status_code=204)
 def remove_duty(duty_id: int, actor: ActorDep, uow: UowDep, now: NowDep) -> None:
     """Take someone off the roster."""
-    if not actor.is_manager:
-        raise PermissionDenied("only a service manager edits the duty roster", zh="只有售后经理可以编辑值班表")
-    row = uow.session.get(DutyAssignment, duty_id)
-    if row is None:
-        raise NotFound(f"roster entry {duty_id} not found", zh=f"未找到值班记录 {duty_id}")
-    record_change(uow.session, actor, at=now, entity="duty_roster", entity_id=row.id, action="delete",
-                  changes={"user_id": (row.user_id, None)})
-    uow.session.delete(row)
+    duty.remove_duty(uow.session, actor, now=now, duty_id=duty_id)
     uow.commit()
