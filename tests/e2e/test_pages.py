@@ -123,3 +123,52 @@ def test_language_switch_keeps_the_list_filters(page, live):
     assert page.get_by_label("Status").input_value() == "new"
     page.get_by_test_id("switch-lang").click()
     page.wait_for_url(re.compile(r"lang=zh"))
+
+
+def test_sla_panel_and_settings_on_a_phone(browser, live):
+    base, _ = live
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+
+    def no_sideways_scroll() -> None:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{page.url} scrolls sideways on a phone: {width}px"
+
+    _login(page, base, "agent")
+    page.wait_for_url(re.compile(r"/tickets$"))
+    assert page.get_by_role("link", name="SLA 设置").count() == 0  # managers only
+    page.goto(f"{base}/tickets/new?serial=SN-IVF-001")
+    page.get_by_label("故障描述").fill("CO2 浓度报警，培养箱内有胚胎")
+    page.get_by_role("button", name="提交工单").click()
+    page.wait_for_url(re.compile(r"/tickets/\d+$"))
+    ticket_url = page.url
+    assert page.get_by_test_id("sla-state-first_response").inner_text() == "计时中"
+    bar = page.get_by_test_id("sla-bar-first_response")
+    assert "tone-green" in (bar.get_attribute("class") or "")
+    assert bar.evaluate("el => getComputedStyle(el.firstElementChild).backgroundColor") == "rgb(18, 128, 92)"
+    assert "tone-grey" in (page.get_by_test_id("sla-bar-onsite").get_attribute("class") or "")
+    assert page.get_by_test_id("respond-form").is_visible()
+    no_sideways_scroll()
+    page.get_by_label("回复内容").fill("已电话联系王老师")
+    page.get_by_test_id("respond-submit").click()
+    page.wait_for_url(ticket_url)
+    assert page.get_by_test_id("sla-state-first_response").inner_text() == "已达成"
+    page.goto(f"{base}/tickets?order=at_risk")
+    assert page.get_by_label("排序").input_value() == "at_risk"
+    no_sideways_scroll()
+
+    page.get_by_role("button", name="退出").click()
+    _login(page, base, "manager")
+    page.wait_for_url(re.compile(r"/tickets$"))
+    page.get_by_role("link", name="SLA 设置").click()
+    page.wait_for_url(re.compile(r"/admin/sla$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "SLA 设置"
+    assert page.get_by_test_id("policy-vip_30m_12h_48h").is_visible()
+    no_sideways_scroll()
+    page.get_by_test_id("edit-standard_2h_24h_72h").click()
+    assert page.get_by_test_id("target.normal.first_response").input_value() == "120"
+    no_sideways_scroll()
+    page.goto(ticket_url)
+    assert page.get_by_test_id("sla-panel").is_visible()
+    no_sideways_scroll()
+    context.close()

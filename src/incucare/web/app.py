@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(users_api.router)
 
     from incucare.web.pages import routes as pages
+    from incucare.web.pages import sla_settings
 
     app.include_router(pages.router)
+    app.include_router(sla_settings.router)
     return app

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from incucare.adapters.db.tables import Customer, TicketEvent, User
+from incucare.adapters.db.tables import Customer, HandoffOffer, TicketEvent, User
 from incucare.adapters.db.uow import UnitOfWork
 from incucare.domain.errors import DomainError, NotFound, ValidationFailed
 from incucare.domain.labels import LabelledEnum
@@ -30,7 +30,7 @@ from incucare.domain.model import (
     TicketStatus,
     Tier,
 )
-from incucare.services import handoffs
+from incucare.services import handoffs, sla
 from incucare.services import installed_base as ib
 from incucare.services import tickets as svc
 from incucare.services.auth import AuthenticationFailed, authenticate
@@ -48,9 +48,12 @@ from incucare.web.pages.context import (
     session_login,
     session_user,
 )
+from incucare.web.pages.sla_view import clock_views, most_urgent
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
+ORDERS = ("newest", "at_risk")
+"""The ticket list's sort orders (list_tickets' own); newest stays the default."""
 CALIBRATION_UNITS = {"co2": "%", "o2": "%", "temperature": "℃", "humidity": "%RH"}
 """Units shown after calibration values, by parameter code (the records store bare numbers)."""
 
@@ -173,12 +176,14 @@ def _without(request: Request, *names: str) -> str:
 def ticket_list(page: PageDep, request: Request, status: str | None = None, tier: str | None = None,
                 channel: str | None = None, priority: str | None = None, q: str | None = None,
                 serial: str | None = None, customer: str | None = None, open_only: str | None = None,
-                mine: str | None = None, offset: int = 0) -> Response:
+                mine: str | None = None, order: str | None = None, offset: int = 0) -> Response:
     """The ticket list with filters; bad filter values are ignored rather than failing the page.
 
     ``customer`` is typed text (name or code) resolved to one customer; when it does not resolve the list
     stays empty and the page names the candidates, because a filter that quietly does nothing misleads.
+    ``order=at_risk`` puts the earliest running deadline first; each row shows that most urgent clock.
     """
+    chosen_order = order if order in ORDERS else "newest"
     wanted = _enum(TicketStatus, status)
     statuses = [wanted] if wanted else []
     tier_value = _int_or_none(tier)
@@ -194,15 +199,17 @@ def ticket_list(page: PageDep, request: Request, status: str | None = None, tier
             priority=_enum(Priority, priority),
             customer_id=chosen.id if chosen is not None else None,
             device_serial=serial or None, q=q or None,
-            owner_user_id=page.actor.user_id if mine == "1" else None,
+            owner_user_id=page.actor.user_id if mine == "1" else None, order=chosen_order,
             limit=PAGE_SIZE, offset=max(0, offset),
         )
     filters = {"status": status or "", "tier": tier or "", "channel": channel or "", "priority": priority or "",
                "q": q or "", "serial": serial or "", "customer": customer_text, "open_only": open_only or "",
-               "mine": mine or ""}
+               "mine": mine or "", "order": chosen_order}
+    clocks = sla.compute_many(page.uow.session, result.items, page.request.app.state.clock())
+    urgent = {tid: most_urgent(ticket_sla, page.lang, page.zone) for tid, ticket_sla in clocks.items()}
     return page.render("tickets.html", tickets=result.items, pager=_pager(result, request), filters=filters,
                        statuses=list(TicketStatus), channels=list(Channel), priorities=list(Priority),
-                       customer=chosen, customer_candidates=candidates,
+                       customer=chosen, customer_candidates=candidates, urgent=urgent, orders=ORDERS,
                        without_customer=_without(request, "customer"))
 
 
@@ -266,7 +273,7 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
 
 
 def _assignable_users(page: PageDep) -> list[User]:
-    if not page.actor.is_staff and page.actor.role is not Role.PARTNER:
+    if not svc.works_tickets(page.actor):
         return []
     query = select(User).where(User.active.is_(True), User.role != Role.CUSTOMER.value)
     return list(page.uow.session.scalars(query.order_by(User.role, User.full_name)))
@@ -307,18 +314,38 @@ def _owner_names(page: PageDep, events: list[TicketEvent]) -> Callable[[str | No
     return who
 
 
+def _offer_box(page: PageDep, offer: HandoffOffer | None) -> dict[str, Any] | None:
+    """The pending hand-off as the page shows it: to whom, by whom, until when, and whether this user answers."""
+    if offer is None:
+        return None
+    session = page.uow.session
+    receiver = session.get(User, offer.to_user_id) if offer.to_user_id is not None else None
+    offerer = session.get(User, offer.offered_by_id) if offer.offered_by_id is not None else None
+    return {"id": offer.id, "reason": offer.reason, "until": page.local(offer.expires_at),
+            "to": receiver.full_name if receiver else page.label("queue", offer.to_queue),
+            "by": offerer.full_name if offerer else "", "may_answer": handoffs.may_answer(page.actor, offer)}
+
+
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_detail(page: PageDep, ticket_id: int) -> Response:
-    """A ticket with its links, its owner, the moves the user may make and the full timeline."""
-    ticket = svc.get_ticket(page.uow.session, page.actor, ticket_id)
-    events = svc.timeline(page.uow.session, page.actor, ticket_id, limit=500).items
-    role = page.actor.role
+    """A ticket with its links, its owner, its SLA clocks, the moves the user may make and the full timeline."""
+    session, actor = page.uow.session, page.actor
+    ticket = svc.get_ticket(session, actor, ticket_id)
+    events = svc.timeline(session, actor, ticket_id, limit=500).items
+    role = actor.role
     moves = [s for s in TicketStatus if s in allowed_targets(TicketStatus(ticket.status))
              and (role is Role.ADMIN or role in WHO_MAY_MOVE_TO.get(s, frozenset()))]
+    ticket_sla = sla.compute(session, ticket, page.request.app.state.clock())
+    works = svc.works_tickets(actor)
+    offer = handoffs.pending_offer(session, ticket.id) if works else None
     return page.render("ticket_detail.html", ticket=ticket, events=events, moves=moves,
                        owner=svc.owner_of(ticket), users=_assignable_users(page), queues=list(Queue),
                        who=_owner_names(page, events), TicketStatus=TicketStatus, Channel=Channel,
-                       Priority=Priority)
+                       Priority=Priority, clocks=clock_views(ticket_sla, page.lang, page.zone),
+                       sla_policy=ticket_sla.policy, entitlement=sla.entitlement_reason(ticket, page.lang),
+                       works=works, offer=_offer_box(page, offer),
+                       watchers=svc.watchers_of(session, ticket.id) if works else [],
+                       lower_tiers=[t for t in Tier if t < ticket.tier] if actor.is_manager else [])
 
 
 def _back_to_ticket(page: PageDep, ticket_id: int) -> RedirectResponse:
@@ -389,6 +416,53 @@ def ticket_comment(page: PageDep, ticket_id: int, text: Annotated[str, Form()] =
     """Add a note to the timeline."""
     def act() -> None:
         svc.add_comment(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(), text=text)
+
+    return _ticket_action(page, ticket_id, csrf, act)
+
+
+@router.post("/tickets/{ticket_id}/respond")
+def ticket_respond(page: PageDep, ticket_id: int, channel: Annotated[str, Form()] = "phone",
+                   note: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    """Log what the customer was told; the first response meets the 首响 clock."""
+    def act() -> None:
+        svc.log_response(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(),
+                         channel=Channel.parse(channel), note=note)
+
+    return _ticket_action(page, ticket_id, csrf, act)
+
+
+@router.post("/tickets/{ticket_id}/handoffs/{offer_id}/accept")
+def ticket_accept_offer(page: PageDep, ticket_id: int, offer_id: int,
+                        csrf: Annotated[str, Form()] = "") -> Response:
+    """The receiver accepts the offered hand-over: only now does ownership move."""
+    def act() -> None:
+        handoffs.accept_handoff(page.uow.session, page.actor, ticket_id, offer_id,
+                                now=page.request.app.state.clock())
+
+    return _ticket_action(page, ticket_id, csrf, act)
+
+
+@router.post("/tickets/{ticket_id}/handoffs/{offer_id}/decline")
+def ticket_decline_offer(page: PageDep, ticket_id: int, offer_id: int, reason: Annotated[str, Form()] = "",
+                         csrf: Annotated[str, Form()] = "") -> Response:
+    """The receiver declines with a reason; the offerer stays accountable."""
+    def act() -> None:
+        handoffs.decline_handoff(page.uow.session, page.actor, ticket_id, offer_id,
+                                 now=page.request.app.state.clock(), reason=reason)
+
+    return _ticket_action(page, ticket_id, csrf, act)
+
+
+@router.post("/tickets/{ticket_id}/tier")
+def ticket_lower_tier(page: PageDep, ticket_id: int, tier: Annotated[str, Form()] = "",
+                      reason: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    """A service manager sends the ticket down a tier, with a reason."""
+    def act() -> None:
+        wanted = _int_or_none(tier)
+        if wanted not in {int(t) for t in Tier}:
+            raise ValidationFailed("choose the tier to move down to", zh="请选择要降至的响应级别")
+        handoffs.lower_tier(page.uow.session, page.actor, ticket_id, now=page.request.app.state.clock(),
+                            tier=Tier(wanted), reason=reason)
 
     return _ticket_action(page, ticket_id, csrf, act)
 
