@@ -238,3 +238,14 @@ def test_list_filters_and_pagination(client, login):
     assert client.get("/api/v1/tickets", headers=h, params={"tier": 7}).status_code == 422
     number = body["items"][0]["number"]
     assert client.get(f"/api/v1/tickets/by-number/{number}", headers=h).json()["number"] == number
+
+
+def test_assignee_cannot_bypass_the_handoff_offer(client, login, world):
+    h = login("agent")
+    tid = _open(client, h).json()["id"]
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h,
+                    json={"to": "acknowledged", "assignee_id": world.users["expert"]})
+    assert r.status_code == 422 and "hand-off" in r.json()["error"]["message_en"]
+    r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h,
+                    json={"to": "escalated_hq", "reason": "定制功能崩溃", "assignee_id": world.users["expert"]})
+    assert r.status_code == 200 and r.json()["owner"]["user_id"] == world.users["expert"]

@@ -282,8 +282,10 @@ def move_ticket(
 ) -> Ticket:
     """Move a ticket to another status, applying the tier and ownership consequences of the move.
 
-    An escalation hands the ticket to the next tier's queue; dispatching names the engineer, who then
-    owns it; the first person to acknowledge a queued ticket takes it. Nothing changes on refusal.
+    An escalation gives the ticket at once to the new tier's duty person (or ``assignee_id``), the previous
+    owner keeps watching; dispatching offers the job to an engineer, who owns it on accepting; the first
+    person to acknowledge a queued ticket takes it. Any other change of owner is a hand-off offer
+    (``services.handoffs``). Nothing changes on refusal.
     """
     ticket = get_ticket(session, actor, ticket_id, for_update=True)
     current = TicketStatus(ticket.status)
@@ -313,6 +315,9 @@ def move_ticket(
                f"user:{ticket.assignee_id}" if ticket.assignee_id else None, f"user:{engineer.id}", engineer.full_name)
         ticket.assignee_id = engineer.id  # an offer: the engineer owns the job once they accept it
     elif assignee_id is not None:
+        if not escalated:
+            raise ValidationFailed("assignee_id is only for dispatching and escalations; offer a hand-off instead",
+                                   zh="只有派工和升级时可以直接指定负责人;其他情况请发起转交")
         user = _assignee(session, assignee_id)
         new_owner = Owner.person(user.id, user.full_name)
     elif to is TicketStatus.ACCEPTED and ticket.assignee_id is not None:
