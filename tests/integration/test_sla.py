@@ -364,3 +364,16 @@ def test_resolved_tickets_close_by_themselves_after_the_objection_period(client,
     after = client.get(f"/api/v1/tickets/{t['id']}", headers=h).json()
     assert after["status"] == "closed" and after["sla"]["resolution"]["state"] == "met"
     assert sweep(session_factory, clock.now).auto_closed == 0
+
+
+def test_editing_a_policy_reschedules_open_tickets(client, login, session_factory, clock):
+    m = login("manager")
+    t = _open(client, m, "SN-GMP-001")  # standard policy: first warning at 50 % of 120 min
+    std = next(p for p in client.get("/api/v1/sla/policies", headers=m).json() if p["code"] == "standard_2h_24h_72h")
+    clock.advance(minutes=13)
+    r = client.patch(f"/api/v1/sla/policies/{std['id']}", headers=m, json={"warn_thresholds": [10]})
+    assert r.status_code == 200
+    report = sweep(session_factory, clock.now)
+    assert report.warnings == 1  # 10 % of 120 min = 12 min: already due, found at once
+    with session_factory() as s:
+        assert s.scalar(select(SlaFiring.threshold).where(SlaFiring.ticket_id == t["id"])) == 10

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true, update
 from sqlalchemy.orm import Session
 
 from incucare.adapters.calendar.cn_holidays import build_calendar
@@ -23,12 +23,14 @@ from incucare.adapters.db.tables import (
     Contract,
     Device,
     SlaPolicy,
+    Ticket,
+    TicketClock,
     WorkCalendarRow,
 )
 from incucare.domain.entitlement import CLOCKS, ContractTerm, pick_contract
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.escalation import EscalationTerms
-from incucare.domain.model import ContractKind, Priority
+from incucare.domain.model import OPEN_STATUSES, ContractKind, Priority
 from incucare.domain.sla import WorkCalendar
 from incucare.domain.ticket_clocks import PauseRules, scaled_targets
 from incucare.services.audit import record_change
@@ -329,7 +331,22 @@ def save_policy(session: Session, actor: Actor, *, now: datetime, code: str, dat
         setattr(policy, key, new)
     if diff:
         record_change(session, actor, at=now, entity="sla_policy", entity_id=policy.id, action="update", changes=diff)
+        recheck_open_tickets(session, now, SlaPolicy.id == policy.id)
     return policy
+
+
+def recheck_open_tickets(session: Session, now: datetime, which: ColumnElement[bool]) -> int:
+    """Ask the next sweep to re-evaluate the open tickets under the matching policies (targets or days changed).
+
+    One UPDATE: the sweeper then recomputes each clock and reschedules it, so a changed promise is neither
+    missed nor fired twice.
+    """
+    open_ids = (select(Ticket.id).join(SlaPolicy, SlaPolicy.id == Ticket.sla_policy_id)
+                .where(which, Ticket.status.in_([s.value for s in OPEN_STATUSES])))
+    result = session.execute(update(TicketClock).where(TicketClock.ticket_id.in_(open_ids),
+                                                       TicketClock.stopped_at.is_(None))
+                             .values(next_check_at=now).execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def list_policies(session: Session) -> list[SlaPolicy]:
@@ -391,4 +408,5 @@ def set_override(session: Session, actor: Actor, *, now: datetime, day: date, wo
     session.flush()
     record_change(session, actor, at=now, entity="calendar_override", entity_id=row.id, action="set",
                   changes={"day": (None, day), "working": (old, working), "name": (None, name)})
+    recheck_open_tickets(session, now, true() if calendar_id is None else SlaPolicy.calendar_id == calendar_id)
     return row
