@@ -215,6 +215,32 @@ def sla_sweep(now: Annotated[str | None, typer.Option(help="Sweep as of this ISO
         raise typer.Exit(1)
 
 
+@sla_app.command("refresh")
+def sla_refresh(now: Annotated[str | None, typer.Option(help="As of this ISO-8601 time (default: now)")] = None,
+                ) -> None:
+    """Recompute and store the clocks of every open ticket (after an upgrade or a bulk import)."""
+    from sqlalchemy import select
+
+    from incucare.adapters.db.engine import make_session_factory
+    from incucare.adapters.db.tables import Ticket
+    from incucare.domain.model import OPEN_STATUSES
+    from incucare.services import sla
+    from incucare.services.sla_policies import CalendarCache
+
+    settings = _settings()
+    moment = _parse_now(now)
+    factory = make_session_factory(_engine(settings))
+    cache = CalendarCache()
+    with factory() as session:
+        ids = list(session.scalars(select(Ticket.id).where(Ticket.status.in_([s.value for s in OPEN_STATUSES]))))
+    for start in range(0, len(ids), 500):
+        with factory() as session:
+            for ticket in session.scalars(select(Ticket).where(Ticket.id.in_(ids[start:start + 500]))):
+                sla.refresh(session, ticket, moment, cache)
+            session.commit()
+    console.print(f"refreshed the clocks of {len(ids)} open tickets", markup=False)
+
+
 @app.command()
 def worker(interval: Annotated[float, typer.Option(help="Seconds between sweeps")] = 30.0,
            once: Annotated[bool, typer.Option(help="Run one round and exit")] = False) -> None:

@@ -377,3 +377,23 @@ def test_editing_a_policy_reschedules_open_tickets(client, login, session_factor
     assert report.warnings == 1  # 10 % of 120 min = 12 min: already due, found at once
     with session_factory() as s:
         assert s.scalar(select(SlaFiring.threshold).where(SlaFiring.ticket_id == t["id"])) == 10
+
+
+def test_cli_refresh_rebuilds_clocks_of_open_tickets(client, login, db_url, session_factory, clock, tmp_path):
+    from sqlalchemy import delete
+
+    from incucare.adapters.db.tables import TicketClock
+
+    t = _open(client, login("agent"), "SN-GMP-001")
+    with session_factory() as s:  # as after an upgrade from a version without persisted clocks
+        s.execute(delete(TicketClock))
+        s.commit()
+    env = {**os.environ, "INCUCARE_DATABASE_URL": db_url}
+    done = subprocess.run([sys.executable, "-m", "incucare", "sla", "refresh", "--now", clock.now.isoformat()],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "1 open tickets" in done.stderr
+    with session_factory() as s:
+        clocks = {c.clock: c for c in s.scalars(select(TicketClock).where(TicketClock.ticket_id == t["id"]))}
+    assert set(clocks) == {"first_response", "onsite", "resolution"}
+    assert clocks["first_response"].next_check_at is not None
