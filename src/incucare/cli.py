@@ -241,6 +241,40 @@ def sla_refresh(now: Annotated[str | None, typer.Option(help="As of this ISO-860
     console.print(f"refreshed the clocks of {len(ids)} open tickets", markup=False)
 
 
+@app.command("triage")
+def triage_cmd(
+    text: Annotated[str, typer.Argument(help="The fault report, Chinese or English")],
+    serial: Annotated[str | None, typer.Option(help="Device serial: adds customer and history context")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Triage a fault report: category, tier, priority, confidence and the evidence."""
+    from incucare.domain.errors import DomainError
+    from incucare.domain.triage import TriageContext, triage
+    from incucare.services.context import SYSTEM, system_clock
+
+    if serial:
+        from incucare.adapters.db.engine import make_session_factory
+        from incucare.services.triage import triage_report
+
+        with make_session_factory(_engine(_settings()))() as session:
+            try:
+                result = triage_report(session, SYSTEM, text=text, now=system_clock(), serial=serial)
+            except DomainError as exc:
+                console.print(exc.message, markup=False)
+                raise typer.Exit(1) from exc
+    else:
+        from incucare.adapters.kb.taxonomy import load_taxonomy
+
+        result = triage(text, TriageContext(), load_taxonomy())
+    data = result.as_dict()
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    print(f"{data['category']} · tier {data['tier']} · {data['priority']} · confidence {data['confidence']}")
+    for item in result.evidence:
+        print(f"  - {item.zh} / {item.en}")
+
+
 @app.command()
 def worker(interval: Annotated[float, typer.Option(help="Seconds between sweeps")] = 30.0,
            once: Annotated[bool, typer.Option(help="Run one round and exit")] = False) -> None:

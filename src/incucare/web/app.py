@@ -25,6 +25,7 @@ from incucare.web.api import installed_base as ib_api
 from incucare.web.api import notifications as notifications_api
 from incucare.web.api import sla_admin as sla_admin_api
 from incucare.web.api import tickets as tickets_api
+from incucare.web.api import triage as triage_api
 from incucare.web.api import users as users_api
 from incucare.web.errors import install_error_handlers
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(notifications_api.router)
     app.include_router(tickets_api.router)
     app.include_router(sla_admin_api.router)
+    app.include_router(triage_api.router)
     app.include_router(users_api.router)
 
     from incucare.web.pages import routes as pages

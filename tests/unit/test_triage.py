@@ -1,0 +1,63 @@
+"""Triage rules a service manager insists on, table-driven, on the shipped taxonomy."""
+
+from __future__ import annotations
+
+import pytest
+
+from incucare.adapters.kb.taxonomy import load_taxonomy
+from incucare.domain.model import Priority, Tier
+from incucare.domain.triage import TriageContext, normalise, triage
+
+TAX = load_taxonomy()
+
+
+@pytest.mark.parametrize(("text", "category", "tier", "priority"), [
+    ("培养箱有焦味，里面还有胚胎！", "electrical_mainboard", Tier.ONSITE, Priority.CRITICAL),
+    ("CO2浓度一直上不去，气瓶是满的", "co2_control", Tier.ONSITE, Priority.NORMAL),
+    ("开门后co2报警，过一会自己恢复了", "false_alarm", Tier.REMOTE, Priority.NORMAL),
+    ("请问怎么把显示语言改成英文", "setup_usage", Tier.REMOTE, Priority.LOW),
+    ("门封条破了，门关不严", "door_seal", Tier.ONSITE, Priority.NORMAL),
+    ("固件升级后一直反复重启", "firmware_software", Tier.HQ, Priority.NORMAL),
+    ("我们要求退货并赔偿损失，你们总部和地区推来推去", "quality_claim", Tier.HQ, Priority.NORMAL),
+    ("the o2 level is too high on our tri-gas unit", "o2_control", Tier.ONSITE, Priority.NORMAL),
+    ("How do I set the date and time?", "setup_usage", Tier.REMOTE, Priority.LOW),
+    ("Burning smell from the back of the incubator, patient samples inside", "electrical_mainboard", Tier.ONSITE,
+     Priority.CRITICAL),
+    ("水盘缺水，湿度只有70%", "humidity_water", Tier.REMOTE, Priority.NORMAL),
+    ("气瓶没气了，备用瓶也没有切换过去", "gas_supply", Tier.REMOTE, Priority.NORMAL),
+])
+def test_rules(text, category, tier, priority):
+    result = triage(text, TriageContext(), TAX)
+    assert (result.category.key, result.tier, result.priority) == (category, tier, priority), result.evidence
+
+
+def test_same_fault_after_a_visit_goes_to_hq():
+    result = triage("温度又偏高了", TriageContext(repeat_after_visit=True), TAX)
+    assert result.tier is Tier.HQ
+    assert any("维修后同一故障" in e.zh for e in result.evidence)
+
+
+def test_context_raises_priority_for_gmp_and_ivf_alarms():
+    assert triage("主板坏了不开机", TriageContext(customer_kind="gmp_pharma"), TAX).priority is Priority.HIGH
+    ivf = triage("温度不稳", TriageContext(customer_kind="ivf_centre", open_alarms=("temp_high",)), TAX)
+    assert ivf.priority is Priority.CRITICAL
+
+
+def test_latin_phrases_must_start_a_word():
+    assert triage("co2 浓度偏低", TriageContext(), TAX).category.key != "o2_control"
+
+
+def test_no_phrase_falls_back_to_the_open_alarm_with_low_confidence():
+    result = triage("你好", TriageContext(open_alarms=("door_open",)), TAX)
+    assert result.category.key == "door_seal" and result.confidence < 0.5
+
+
+def test_evidence_is_bilingual_and_json_ready():
+    data = triage("CO2 传感器漂移，需要更换", TriageContext(), TAX).as_dict()
+    assert {"category", "tier", "priority", "confidence", "evidence"} <= set(data)
+    assert data["likely_parts"][0]["number"] == "IR-CO2-01"
+    assert all(e["zh"] and e["en"] for e in data["evidence"])
+
+
+def test_normalise_folds_full_width_and_case():
+    assert normalise("ＣＯ２ 浓度") == ("co2 浓度", "co2浓度")
