@@ -22,6 +22,7 @@ from incucare.services.sla_policies import ensure_presets
 from incucare.web.api import auth as auth_api
 from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
+from incucare.web.api import kb as kb_api
 from incucare.web.api import notifications as notifications_api
 from incucare.web.api import sla_admin as sla_admin_api
 from incucare.web.api import tickets as tickets_api
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(tickets_api.router)
     app.include_router(sla_admin_api.router)
     app.include_router(triage_api.router)
+    app.include_router(kb_api.router)
     app.include_router(users_api.router)
 
     from incucare.web.pages import routes as pages
