@@ -61,3 +61,55 @@ def test_evidence_is_bilingual_and_json_ready():
 
 def test_normalise_folds_full_width_and_case():
     assert normalise("ＣＯ２ 浓度") == ("co2 浓度", "co2浓度")
+
+
+@pytest.mark.parametrize(("text", "category", "tier", "priority"), [
+    # how-to questions: settings → setup_usage; gas, water, decontamination, documents stay in their category
+    ("请问HEPA过滤器多久换一次", "contamination", Tier.REMOTE, Priority.LOW),
+    ("how do we change the co2 cylinder on the dual-cylinder model?", "gas_supply", Tier.REMOTE, Priority.LOW),
+    ("how to start the decontamination cycle", "contamination", Tier.REMOTE, Priority.LOW),
+    ("能不能把温度单位改成华氏度", "setup_usage", Tier.REMOTE, Priority.LOW),
+    ("VIP 客户 问一下 报警延时怎么设置", "setup_usage", Tier.REMOTE, Priority.LOW),
+    ("请提供IQ/OQ文件", "installation_pm", Tier.REMOTE, Priority.LOW),
+    ("the water pan has green slime growing in it, how do we clean it", "contamination", Tier.REMOTE, Priority.LOW),
+    # sensor or control
+    ("co2 sensor reading stuck at 5.0 no matter what", "co2_sensor", Tier.ONSITE, Priority.NORMAL),
+    ("co2 reads 6% but our fyrite says 4.5%", "co2_sensor", Tier.ONSITE, Priority.NORMAL),
+    ("co2 fluctuating, analyser agrees with the display", "co2_control", Tier.ONSITE, Priority.NORMAL),
+    ("auto-zero failed again, CO2 zero calibration error", "co2_sensor", Tier.ONSITE, Priority.NORMAL),
+    ("CO2 keeps dropping to 3% even though the cylinder is full", "co2_control", Tier.ONSITE, Priority.NORMAL),
+    # door opening and self-recovery vs real hardware
+    ("every time we open the door the temp alarm goes off but it recovers by itself in 10 min", "false_alarm",
+     Tier.REMOTE, Priority.NORMAL),
+    ("开门以后报警 过十分钟自己恢复了 门关不严", "door_seal", Tier.ONSITE, Priority.NORMAL),
+    ("开门后co2报警 过一会恢复了 里面有胚胎", "false_alarm", Tier.REMOTE, Priority.CRITICAL),
+    # claims, electrical, regulator and water faults
+    ("we want a refund, third time this unit failed", "quality_claim", Tier.HQ, Priority.NORMAL),
+    ("电源灯不亮 屏幕也没显示 也不加热", "electrical_mainboard", Tier.ONSITE, Priority.NORMAL),
+    ("有一股糊味 温度也偏高", "electrical_mainboard", Tier.ONSITE, Priority.CRITICAL),
+    ("减压阀漏气 有嘶嘶声", "gas_supply", Tier.ONSITE, Priority.NORMAL),
+    ("regulator output unstable, jumps between 0.05 and 0.2 MPa", "gas_supply", Tier.ONSITE, Priority.NORMAL),
+    ("湿度一直低 加了水还是报警", "humidity_water", Tier.ONSITE, Priority.NORMAL),
+    ("培养箱里面结露很多 水珠", "humidity_water", Tier.REMOTE, Priority.NORMAL),
+    # persistent alarms: high only for temperature and CO2
+    ("温度报警一直不消 设37只有35", "temperature_control", Tier.ONSITE, Priority.HIGH),
+    ("门封条报警一直报", "door_seal", Tier.ONSITE, Priority.NORMAL),
+    # cosmetic, planned work, minor remarks
+    ("屏幕有划痕 不影响使用", "display_touch", Tier.ONSITE, Priority.LOW),
+    ("下个月要搬实验室 需要移机", "installation_pm", Tier.ONSITE, Priority.LOW),
+    ("屏幕有点脏无所谓 主要是温度上不去", "temperature_control", Tier.ONSITE, Priority.NORMAL),
+])
+def test_structural_rules(text, category, tier, priority):
+    result = triage(text, TriageContext(), TAX)
+    assert (result.category.key, result.tier, result.priority) == (category, tier, priority), result.evidence
+
+
+def test_every_rule_that_steers_explains_itself_in_both_languages():
+    result = triage("co2 reads 6% but our fyrite says 4.5%", TriageContext(), TAX)
+    rules = [e for e in result.evidence if e.kind == "rule"]
+    assert rules and all(e.zh and e.en for e in rules)
+
+
+def test_a_vip_or_gmp_question_stays_low():
+    assert triage("请问报警上下限在哪里改", TriageContext(customer_kind="gmp_pharma"), TAX).priority is Priority.LOW
+    assert triage("can we keep the screen always on?", TriageContext(vip=True), TAX).priority is Priority.LOW

@@ -135,76 +135,228 @@ REMOTE_CATEGORIES = frozenset({"setup_usage", "false_alarm", "gas_supply", "humi
 CULTURE_CRITICAL = frozenset({"temperature_control", "co2_control", "co2_sensor", "electrical_mainboard", "o2_control"})
 
 
+_CLAUSE = re.compile(r"[,.;!?，。；！？、\n]+")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _main_text(text: str, minor: Sequence[str]) -> str:
+    """The text without clauses marked as minor ("屏幕有点划痕无所谓", "by the way …"): the main complaint.
+
+    Clauses end at punctuation; in Chinese messages a space also ends a clause (WeChat style).
+    """
+    folded = unicodedata.normalize("NFKC", text).lower()
+    clauses: list[str] = []
+    for part in _CLAUSE.split(folded):
+        clauses.extend(part.split() if _CJK.search(part) else [part])
+    kept = [c for c in clauses if not any(m.replace(" ", "") in "".join(c.split()) for m in minor if m)]
+    return " , ".join(kept) if len(kept) < len(clauses) else text
+
+
+QUESTION_KEEPS = ("gas_supply", "humidity_water", "contamination", "installation_pm")
+"""Subsystems whose how-to questions stay in their own category (labelling rules), not in setup_usage."""
+
+
 def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResult:
     """Classify a report; every rule that fired is in ``evidence``."""
-    spaced, compact = normalise(text)
+    full_spaced, full_compact = normalise(text)
     evidence: list[Evidence] = []
-    scores: list[tuple[float, int, Category, list[str]]] = []
-    for order, cat in enumerate(taxonomy.categories):
+
+    def rule_on(name: str, spaced: str, compact: str) -> list[str]:
+        zh, en = taxonomy.rules.get(name, ((), ()))
+        return _found(list(zh), spaced, compact, False) + _found(list(en), spaced, compact, True)
+
+    fired: dict[str, list[str]] = {}
+
+    def rule(name: str) -> list[str]:
+        if name not in fired:
+            fired[name] = rule_on(name, full_spaced, full_compact)
+        return fired[name]
+
+    def note(kind: str, zh: str, en: str) -> None:
+        evidence.append(Evidence(kind, zh, en))
+
+    minor_zh, minor_en = taxonomy.rules.get("minor", ((), ()))
+    main = _main_text(text, tuple(minor_zh) + tuple(minor_en))
+    spaced, compact = normalise(main)
+    if main is not text:
+        note("rule", "忽略次要描述(无所谓/有点脏等),按主要问题归类",
+             "minor remarks ('no big deal', 'a bit dirty') ignored: classified by the main complaint")
+
+    scores: dict[str, tuple[float, list[str]]] = {}
+    for cat in taxonomy.categories:
         hits = (_found(list(cat.phrases_zh), spaced, compact, False)
                 + _found(list(cat.phrases_en), spaced, compact, True))
-        score = sum(cat.phrases_zh.get(h, 0.0) + cat.phrases_en.get(h, 0.0) for h in hits)
-        scores.append((score, -order, cat, hits))
-    scores.sort(key=lambda s: (s[0], s[1]), reverse=True)
-    best_score, _, best, hits = scores[0]
-    second = scores[1][0]
+        scores[cat.key] = (sum(cat.phrases_zh.get(h, 0.0) + cat.phrases_en.get(h, 0.0) for h in hits), hits)
+
+    def boost(key: str, amount: float, reason: list[str]) -> None:
+        old, hits = scores[key]
+        scores[key] = (max(0.0, old + amount), hits + [h for h in reason if h not in hits] if amount > 0 else hits)
+
+    gas_ok = rule("gas_ok")
+    if gas_ok and scores["gas_supply"][0] > 0:
+        scores["gas_supply"] = (0.0, scores["gas_supply"][1])
+        boost("co2_control", 3.0, gas_ok)
+        note("rule", f"气源正常({'、'.join(gas_ok)}),排除气源问题,偏向 CO2 控制",
+             f"gas supply confirmed fine ({', '.join(gas_ok)}): not a supply problem, points to CO2 control")
+    co2_named, temp_named = rule("co2_subject"), rule("temp_subject")
+    if temp_named and not co2_named and scores["co2_control"][0] > 0 and scores["temperature_control"][0] > 0:
+        scores["co2_control"] = (0.0, scores["co2_control"][1])
+        note("rule", "只提到温度未提到 CO2:上不去/偏低等描述归温度", "only temperature is named, not CO2: "
+             "'won't rise', 'low' and the like describe the temperature")
+    persistent = rule("persistent")
+    boosted: str | None = None
+    if persistent and (scores["co2_control"][0] > 0 or scores["co2_sensor"][0] > 0):
+        boosted = "co2_control"
+    elif persistent and scores["temperature_control"][0] > 0:
+        boosted = "temperature_control"
+    if boosted:
+        boost(boosted, 3.0, persistent)
+        label = taxonomy.category(boosted)
+        note("rule", f"报警不消({'、'.join(persistent)}),是真实偏差,加重「{label.zh}」",
+             f"the alarm does not clear ({', '.join(persistent)}): a real deviation, weighs '{label.en}'")
+
+    order = {cat.key: i for i, cat in enumerate(taxonomy.categories)}
+    ranked = sorted(scores, key=lambda k: (scores[k][0], -order[k]), reverse=True)
+    best_key = ranked[0]
+    best_score, hits = scores[best_key]
+    second = scores[ranked[1]][0]
     if best_score == 0:
         from_alarm = next((ALARM_CATEGORY[a] for a in context.open_alarms if a in ALARM_CATEGORY), None)
         best = taxonomy.category(from_alarm or "setup_usage")
         source_zh = "设备报警" if from_alarm else "咨询"
-        evidence.append(Evidence("category", f"描述中无明确故障词,按{source_zh}归类为「{best.zh}」",
-                                 f"no fault phrase in the text: '{best.en}' from "
-                                 f"{'the open device alarm' if from_alarm else 'the default'}"))
+        note("category", f"描述中无明确故障词,按{source_zh}归类为「{best.zh}」",
+             f"no fault phrase in the text: '{best.en}' from "
+             f"{'the open device alarm' if from_alarm else 'the default'}")
         confidence = 0.35 if from_alarm else 0.2
     else:
+        best = taxonomy.category(best_key)
         shown = "、".join(hits[:6])
-        evidence.append(Evidence("category", f"匹配「{best.zh}」关键词:{shown}",
-                                 f"matched '{best.en}' phrases: {', '.join(hits[:6])}"))
+        note("category", f"匹配「{best.zh}」关键词:{shown}", f"matched '{best.en}' phrases: {', '.join(hits[:6])}")
         confidence = best_score / (best_score + second) if best_score + second else 1.0
 
-    def rule(name: str) -> list[str]:
-        zh, en = taxonomy.rules.get(name, ((), ()))
-        return _found(list(zh), spaced, compact, False) + _found(list(en), spaced, compact, True)
+    def steer(key: str, zh: str, en: str) -> None:
+        nonlocal best, confidence
+        if best.key != key:
+            best = taxonomy.category(key)
+            confidence = min(confidence, 0.7)
+            note("rule", zh, en)
+
+    # Sensor or control: an analyser that agrees with the display clears the sensor; a wrong, stuck or
+    # zero-failing reading blames it.
+    if best.key in ("co2_control", "co2_sensor"):
+        sensor_ok, sensor = rule("sensor_ok"), rule("sensor")
+        if sensor_ok:
+            steer("co2_control", f"传感器读数已确认正确({'、'.join(sensor_ok)}),属于 CO2 控制",
+                  f"sensor reading confirmed ({', '.join(sensor_ok)}): CO2 control, not the sensor")
+        elif sensor:
+            steer("co2_sensor", f"读数异常/传感器用语({'、'.join(sensor)}),归为 CO2 传感器",
+                  f"wrong or stuck reading, sensor words ({', '.join(sensor)}): CO2 sensor")
+    transient, hardware, fault = rule("transient"), rule("hardware"), rule("fault")
+    question = rule("question")
+    burning, claim = rule("burning"), rule("claim")
+    freeze_cycle, pm_addon, cosmetic_any = rule("freeze_cycle"), rule("pm_addon"), rule("cosmetic")
+    power_board = rule("power_board")
+    dead_parts = [k for k in ("temperature_control", "display_touch", "electrical_mainboard") if scores[k][0] > 0]
+    documents = rule("documents") and rule("request")
+    if burning:
+        steer("electrical_mainboard", f"焦味/冒烟一律按电气故障处理:{'、'.join(burning)}",
+              f"burning smell or smoke is always electrical: {', '.join(burning)}")
+    elif claim:
+        steer("quality_claim", f"客户提出索赔/退货/投诉:{'、'.join(claim)}",
+              f"the customer claims, asks for a refund or return, or complains: {', '.join(claim)}")
+    elif power_board and best.key in ("temperature_control", "display_touch") and len(dead_parts) >= 2:
+        steer("electrical_mainboard", f"电源/控制板用语且多项功能同时失效:{'、'.join(power_board)}",
+              f"power or board words with several functions dead point to power or mainboard: {', '.join(power_board)}")
+    elif freeze_cycle:
+        steer("firmware_software", f"死机重启后只好一阵:控制器软件问题:{'、'.join(freeze_cycle)}",
+              f"controller freezes that a power cycle fixes only for a while: firmware: {', '.join(freeze_cycle)}")
+    elif pm_addon:
+        steer("installation_pm", f"其他事项是保养时顺便处理,以保养为主:{'、'.join(pm_addon)}",
+              f"the other items ride along with the PM visit, which is the main request: {', '.join(pm_addon)}")
+    elif best.key == "humidity_water" and rule("growth"):
+        steer("contamination", f"水中有东西生长,属于污染:{'、'.join(rule('growth'))}",
+              f"something is growing in the water: contamination: {', '.join(rule('growth'))}")
+    elif transient and not hardware and not rule("tier3") and best.key not in ("quality_claim", "electrical_mainboard"):
+        steer("false_alarm", f"报警已自行恢复/开门引起,无硬件故障描述:{'、'.join(transient)}",
+              f"alarm recovered by itself or followed a door opening, no hardware words: {', '.join(transient)}")
+    elif documents:
+        steer("installation_pm", "索取文件/证书(IQ/OQ、报告),远程发送",
+              "request for documents or certificates (IQ/OQ, reports), sent remotely")
+    elif question and not fault and not cosmetic_any:
+        own = [k for k in QUESTION_KEEPS if rule(f"howto:{k}")]
+        if own:
+            key = max(own, key=lambda k: scores[k][0])
+            steer(key, f"使用咨询,但问的是「{taxonomy.category(key).zh}」本身,归入该类",
+                  f"a how-to question about '{taxonomy.category(key).en}' stays in that category")
+        else:
+            steer("setup_usage", f"设置/使用咨询({'、'.join(question)}),未描述故障",
+                  f"a settings or how-to question ({', '.join(question)}) with no fault described")
+    howto = (bool(question) and not fault and not transient and not cosmetic_any
+             and best.key in ("setup_usage", *QUESTION_KEEPS))
 
     tier3, tier2, tier1 = rule("tier3"), rule("tier2"), rule("tier1")
     tier = best.default_tier
     if tier3 or context.repeat_after_visit:
         tier = Tier.HQ
         why = "、".join(tier3) if tier3 else "维修后同一故障再次出现"
-        evidence.append(Evidence("tier", f"三级(总部):{why}",
-                                 f"tier 3 (HQ): {', '.join(tier3) if tier3 else 'same fault again after a visit'}"))
-    elif tier2 and best.key not in ("setup_usage", "false_alarm"):
+        note("tier", f"三级(总部):{why}",
+             f"tier 3 (HQ): {', '.join(tier3) if tier3 else 'same fault again after a visit'}")
+    elif documents and best.key == "installation_pm":
+        tier = Tier.REMOTE
+        note("tier", "一级(远程):文件/证书可远程发送", "tier 1 (remote): documents are sent remotely")
+    elif best.key == "installation_pm":
+        note("tier", "二级(上门):安装、保养、验证需现场完成",
+             "tier 2 (on site): installation, PM and qualification are done on site")
+    elif tier2 and best.key not in ("setup_usage", "false_alarm") and not howto:
         tier = max(Tier.ONSITE, best.default_tier)
-        evidence.append(Evidence("tier", f"二级(上门):需要硬件维修/更换:{'、'.join(tier2)}",
-                                 f"tier 2 (on site): hardware repair or replacement: {', '.join(tier2)}"))
-    elif tier1 or best.key in REMOTE_CATEGORIES:
+        note("tier", f"二级(上门):需要硬件维修/更换:{'、'.join(tier2)}",
+             f"tier 2 (on site): hardware repair or replacement: {', '.join(tier2)}")
+    elif howto or (tier1 and not fault and not hardware) or best.key in REMOTE_CATEGORIES:
         tier = Tier.REMOTE if best.default_tier < Tier.HQ else best.default_tier
-        evidence.append(Evidence("tier", f"一级(远程):{'、'.join(tier1) or best.zh + '通常可远程解决'}",
-                                 f"tier 1 (remote): {', '.join(tier1) or best.en + ' is usually fixed remotely'}"))
+        reason_zh = "使用咨询,远程指导" if howto else ('、'.join(tier1) or best.zh + '通常可远程解决')
+        reason_en = "how-to question, guided remotely" if howto else (
+            ', '.join(tier1) or best.en + ' is usually fixed remotely')
+        note("tier", f"一级(远程):{reason_zh}", f"tier 1 (remote): {reason_en}")
     else:
-        evidence.append(Evidence("tier", f"按类别默认响应级别:{int(tier)}",
-                                 f"default tier of the category: {int(tier)}"))
+        note("tier", f"按类别默认响应级别:{int(tier)}", f"default tier of the category: {int(tier)}")
 
     critical, high, low = rule("critical"), rule("high"), rule("low")
+    if rule("batch") and (context.customer_kind == "gmp_pharma" or rule("gmp_words")):
+        high = high + rule("batch")
+    down = rule("down")
+    cosmetic = rule_on("cosmetic", spaced, compact)
+    persistent_counts = bool(persistent) and best.key in ("co2_control", "co2_sensor", "temperature_control")
+    context_high = (context.vip or (context.customer_kind == "gmp_pharma" and tier >= Tier.ONSITE)) and bool(down)
     if critical:
         priority = Priority.CRITICAL
-        evidence.append(Evidence("priority", f"紧急:{'、'.join(critical)}", f"critical: {', '.join(critical)}"))
+        note("priority", f"紧急:{'、'.join(critical)}", f"critical: {', '.join(critical)}")
     elif context.customer_kind == "ivf_centre" and best.key in CULTURE_CRITICAL and context.open_alarms:
         priority = Priority.CRITICAL
-        evidence.append(Evidence("priority", "紧急:生殖中心培养条件报警",
-                                 "critical: culture conditions alarm at an IVF centre"))
-    elif high or (tier >= Tier.ONSITE and (context.vip or context.customer_kind == "gmp_pharma")):
-        priority = Priority.HIGH
-        reason_zh = "、".join(high) or ("VIP 客户设备故障" if context.vip else "GMP 生产设备故障")
-        reason_en = ", ".join(high) or ("VIP customer's device down" if context.vip else "GMP production equipment")
-        evidence.append(Evidence("priority", f"高:{reason_zh}", f"high: {reason_en}"))
-    elif (low and tier is Tier.REMOTE) or best.key == "installation_pm":
+        note("priority", "紧急:生殖中心培养条件报警", "critical: culture conditions alarm at an IVF centre")
+    elif howto and not context.open_alarms:
         priority = Priority.LOW
-        evidence.append(Evidence("priority", f"低:{'、'.join(low) or '计划性工作'}",
-                                 f"low: {', '.join(low) or 'planned work'}"))
+        note("priority", "低:单纯的使用/设置咨询(VIP/GMP 不提高)",
+             "low: a plain how-to question (VIP or GMP does not raise it)")
+    elif documents and best.key == "installation_pm":
+        priority = Priority.LOW
+        note("priority", "低:索取文件", "low: a request for documents")
+    elif high or persistent_counts or context_high:
+        priority = Priority.HIGH
+        if persistent_counts and not high:
+            reason_zh = f"温度/CO2 报警不消:{'、'.join(persistent)}"
+            reason_en = f"temperature/CO2 alarm does not clear: {', '.join(persistent)}"
+        else:
+            reason_zh = "、".join(high) or ("VIP 客户设备停用" if context.vip else "GMP 生产设备停机")
+            reason_en = ", ".join(high) or ("VIP customer's device down" if context.vip
+                                            else "GMP production equipment down")
+        note("priority", f"高:{reason_zh}", f"high: {reason_en}")
+    elif cosmetic or (low and tier is Tier.REMOTE and best.key != "false_alarm") or best.key == "installation_pm":
+        priority = Priority.LOW
+        low_why = cosmetic or low
+        note("priority", f"低:{'、'.join(low_why) or '计划性工作'}", f"low: {', '.join(low_why) or 'planned work'}")
     else:
         priority = Priority.NORMAL
     if context.tickets_last_30d >= 2:
-        evidence.append(Evidence("history", f"该设备 30 天内已有 {context.tickets_last_30d} 张工单",
-                                 f"{context.tickets_last_30d} tickets on this device in the last 30 days"))
+        note("history", f"该设备 30 天内已有 {context.tickets_last_30d} 张工单",
+             f"{context.tickets_last_30d} tickets on this device in the last 30 days")
     return TriageResult(best, Tier(tier), priority, min(1.0, max(0.0, confidence)), tuple(evidence))
