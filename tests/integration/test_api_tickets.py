@@ -63,7 +63,7 @@ def test_reported_at_may_be_earlier_but_never_in_the_future(client, login, clock
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "reported_at"
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Ticket)) == 1
-        assert s.scalar(select(func.count()).select_from(TicketEvent)) == 1
+        assert s.scalar(select(func.count()).select_from(TicketEvent)) == 2  # created and triaged
 
 
 def test_bad_input_is_a_precise_422_and_writes_nothing(client, login, session_factory):
@@ -146,7 +146,7 @@ def test_illegal_transition_is_409_and_changes_nothing(client, login):
     assert err["message"].startswith("工单不能从「新建」变更为「已闭环」")
     assert "acknowledged" in err["details"][0]["allowed"]
     assert client.get(f"/api/v1/tickets/{tid}", headers=h).json()["status"] == "new"
-    assert client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["total"] == 1
+    assert client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["total"] == 2  # created, triaged
 
 
 def test_escalation_to_hq_needs_reason_and_names_the_hq_duty_manager(client, login, world):
@@ -217,7 +217,7 @@ def test_comments_and_priority_go_on_the_timeline(client, login):
     r = client.post(f"/api/v1/tickets/{tid}/priority", headers=h, json={"priority": "critical", "reason": "胚胎在箱内"})
     assert r.json()["priority"] == "critical"
     kinds = [e["kind"] for e in client.get(f"/api/v1/tickets/{tid}/timeline", headers=h).json()["items"]]
-    assert kinds == ["created", "comment", "priority_changed"]
+    assert kinds == ["created", "triaged", "comment", "priority_changed"]
 
 
 def test_list_filters_and_pagination(client, login):
@@ -249,3 +249,15 @@ def test_assignee_cannot_bypass_the_handoff_offer(client, login, world):
     r = client.post(f"/api/v1/tickets/{tid}/transitions", headers=h,
                     json={"to": "escalated_hq", "reason": "定制功能崩溃", "assignee_id": world.users["expert"]})
     assert r.status_code == 200 and r.json()["owner"]["user_id"] == world.users["expert"]
+
+
+def test_triage_sets_category_and_priority_unless_staff_chose_one(client, login, session_factory):
+    t = _open(client, login("customer"), channel="portal", description="培养箱有焦味，里面有胚胎").json()
+    assert t["priority"] == "critical"  # the customer cannot choose, triage decides
+    events = client.get(f"/api/v1/tickets/{t['id']}/timeline", headers=login("agent")).json()["items"]
+    triaged = next(e for e in events if e["kind"] == "triaged")
+    assert triaged["new_value"].startswith("electrical_mainboard/") and "焦味" in triaged["note"]
+    t = _open(client, login("agent"), description="培养箱有焦味", priority="low").json()
+    assert t["priority"] == "low"  # an agent's explicit choice wins
+    with session_factory() as s:
+        assert s.get(Ticket, t["id"]).category == "electrical_mainboard"

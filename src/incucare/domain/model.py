@@ -150,6 +150,7 @@ class EventKind(LabelledEnum):
     SLA_BREACH = ("sla_breach", "SLA 超时", "SLA breached")
     WATCHER_ADDED = ("watcher_added", "加入关注人", "Watcher added")
     PING_PONG = ("ping_pong", "疑似推诿(扯皮)", "Possible buck-passing")
+    TRIAGED = ("triaged", "系统判定", "Triaged")
 
 
 class OwnerKind(LabelledEnum):

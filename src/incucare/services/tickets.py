@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from incucare.adapters.db import scoping
 from incucare.adapters.db.counters import next_value
 from incucare.adapters.db.tables import Device, Ticket, TicketClock, TicketEvent, TicketWatcher, User
+from incucare.adapters.kb.taxonomy import load_taxonomy
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.escalation import is_ping_pong
 from incucare.domain.lifecycle import check_reported_at, decide_move, format_ticket_number
@@ -32,6 +33,7 @@ from incucare.domain.model import (
     TicketStatus,
     Tier,
 )
+from incucare.domain.triage import triage
 from incucare.services import sla
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
@@ -39,6 +41,7 @@ from incucare.services.duty import duty_person
 from incucare.services.installed_base import get_device_by_serial
 from incucare.services.paging import Page, paginate
 from incucare.services.sla_policies import entitle
+from incucare.services.triage import context_for
 
 S = TicketStatus
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
@@ -109,14 +112,15 @@ def open_ticket(
     reporter_name: str = "",
     reporter_phone: str = "",
     reporter_email: str = "",
-    priority: Priority = Priority.NORMAL,
+    priority: Priority | None = None,
     idempotency_key: str | None = None,
     zone: ZoneInfo = DEFAULT_ZONE,
 ) -> tuple[Ticket, bool]:
     """Open a ticket for a device; returns (ticket, created). A repeated idempotency key returns the first.
 
-    The customer, site, region and covering contract come from the device; the ticket starts at tier 1
-    owned by the tier-1 queue, so someone is accountable from the first second.
+    The customer, site, region and covering contract come from the device; triage sets the fault category
+    and, unless staff chose one, the priority; the ticket starts at tier 1 owned by the tier-1 queue, so
+    someone is accountable from the first second.
     """
     text = description.strip()
     if idempotency_key:
@@ -126,7 +130,7 @@ def open_ticket(
             return _replay(existing, device_serial, text), False
     if not actor.is_staff:
         # customers and partners report; urgency and machine channels are decided by triage and the RMS
-        priority = Priority.NORMAL
+        priority = None
         if channel not in CUSTOMER_CHANNELS:
             raise ValidationFailed(f"channel '{channel.value}' is not available to customers",
                                    zh=f"客户不能使用「{channel.zh}」渠道报修")
@@ -139,6 +143,8 @@ def open_ticket(
     when = check_reported_at(reported_at, now=now) if reported_at is not None else now
     device = get_device_by_serial(session, actor, device_serial)
     entitlement = entitle(session, device, when.astimezone(zone).date())
+    triaged = triage(text, context_for(session, device, when), load_taxonomy())
+    priority = priority or triaged.priority
     contract = entitlement.contract
     year = when.astimezone(zone).year
     number = format_ticket_number(year, next_value(session, f"ticket:{year}"))
@@ -151,7 +157,7 @@ def open_ticket(
         owner_kind=OwnerKind.QUEUE.value, owner_user_id=None, owner_queue=Queue.TIER1.value,
         reported_at=when, created_at=now, updated_at=now, created_by_id=actor.user_id,
         idempotency_key=idempotency_key or None, sla_policy_id=entitlement.policy.id,
-        entitlement_reason=entitlement.reason_json(),
+        entitlement_reason=entitlement.reason_json(), category=triaged.category.key,
     )
     ticket.device, ticket.customer, ticket.site, ticket.contract = device, device.customer, device.site, contract
     ticket.sla_policy = entitlement.policy
@@ -169,6 +175,9 @@ def open_ticket(
         session.add(ticket)
         session.flush()
     _event(session, ticket, actor, now, EventKind.CREATED, None, TicketStatus.NEW.value, entitlement.reason_zh)
+    _event(session, ticket, actor, now, EventKind.TRIAGED, None,
+           f"{triaged.category.key}/T{int(triaged.tier)}/{triaged.priority.value}",
+           "\n".join(e.zh for e in triaged.evidence))
     record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="create",
                   changes={"number": (None, number), "device": (None, device.serial),
                            "channel": (None, channel.value), "contract": (None, contract.number if contract else None),

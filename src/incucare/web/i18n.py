@@ -144,6 +144,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "new.pick": ("选择", "Select"),
     "new.selected": ("已选设备", "Selected device"),
     "new.submit": ("提交工单", "Open ticket"),
+    "new.priority_auto": ("自动(系统判定)", "Automatic (triage)"),
     "new.reported_hint": ("电话补录时可填写实际报修时间;留空为现在", "For a call logged later; empty means now"),
     "new.serial_not_found": ("未找到序列号为「{serial}」的设备", "No device with serial “{serial}”"),
     "devices.title": ("设备", "Devices"),

@@ -395,7 +395,7 @@ class TicketIn(Strict):
     description: str = Field(min_length=1, max_length=10_000)
     channel: Channel
     reported_at: datetime | None = None
-    priority: Priority = Priority.NORMAL
+    priority: Priority | None = Field(default=None, description="Leave out to let triage decide")
     reporter_name: str = Field(default="", max_length=128)
     reporter_phone: str = Field(default="", max_length=32)
     reporter_email: str = Field(default="", max_length=255)

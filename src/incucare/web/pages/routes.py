@@ -234,7 +234,7 @@ def ticket_new(page: PageDep, q: str | None = None, serial: str | None = None) -
 @router.post("/tickets/new")
 def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
                   description: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "portal",
-                  priority: Annotated[str, Form()] = "normal", reporter_name: Annotated[str, Form()] = "",
+                  priority: Annotated[str, Form()] = "", reporter_name: Annotated[str, Form()] = "",
                   reporter_phone: Annotated[str, Form()] = "", reported_at: Annotated[str, Form()] = "",
                   csrf: Annotated[str, Form()] = "") -> Response:
     """Open the ticket; on a rule violation show the form again with the message and the input kept."""
@@ -257,7 +257,7 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
         ticket, _ = svc.open_ticket(
             page.uow.session, page.actor, now=page.request.app.state.clock(), device_serial=device_serial,
             description=description, channel=chosen_channel,
-            priority=Priority.parse(priority) if page.actor.is_staff else Priority.NORMAL,
+            priority=Priority.parse(priority) if page.actor.is_staff and priority else None,
             reported_at=when, reporter_name=reporter_name or (page.actor.name if not page.actor.is_staff else ""),
             reporter_phone=reporter_phone, zone=page.zone,
         )
