@@ -256,11 +256,7 @@ class HistoryOut(BaseModel):
 
     @classmethod
     def of(cls, h: HistoryEntry) -> HistoryOut:
-        return cls(at=h.at, kind=h.kind, ref_id=h.ref_id, title=h.title, detail=h.detail, status=h.status,
-                   ticket_id=h.ticket_id, ticket_number=h.ticket_number, visit_kind=h.visit_kind,
-                   engineer=h.engineer, summary=h.summary, part_number=h.part_number, part_name=h.part_name,
-                   quantity=h.quantity, parameter=h.parameter, setpoint=h.setpoint, as_found=h.as_found,
-                   as_left=h.as_left, reference=h.reference)
+        return cls.model_validate(h, from_attributes=True)
 
 
 class ContractOut(BaseModel):
