@@ -39,10 +39,10 @@ def test_contract_falls_back_to_warranty_then_to_none(client, login):
 
 def test_ticket_numbers_are_sequential_per_year(client, login, clock):
     h = login("agent")
-    numbers = [_open(client, h).json()["number"] for _ in range(3)]
+    numbers = [_open(client, h, join_duplicates=False).json()["number"] for _ in range(3)]
     assert numbers == ["T2026-000001", "T2026-000002", "T2026-000003"]
     clock.now = clock.now.replace(year=2027, month=1, day=2)
-    assert _open(client, h).json()["number"] == "T2027-000001"
+    assert _open(client, h, join_duplicates=False).json()["number"] == "T2027-000001"
 
 
 def test_reported_at_may_be_earlier_but_never_in_the_future(client, login, clock, session_factory):
@@ -257,7 +257,53 @@ def test_triage_sets_category_and_priority_unless_staff_chose_one(client, login,
     events = client.get(f"/api/v1/tickets/{t['id']}/timeline", headers=login("agent")).json()["items"]
     triaged = next(e for e in events if e["kind"] == "triaged")
     assert triaged["new_value"].startswith("electrical_mainboard/") and "焦味" in triaged["note"]
-    t = _open(client, login("agent"), description="培养箱有焦味", priority="low").json()
+    t = _open(client, login("agent"), "SN-IVF-002", description="培养箱有焦味", priority="low").json()
     assert t["priority"] == "low"  # an agent's explicit choice wins
     with session_factory() as s:
         assert s.get(Ticket, t["id"]).category == "electrical_mainboard"
+
+
+def test_a_second_report_of_the_same_fault_joins_the_open_ticket(client, login, session_factory):
+    first = _open(client, login("customer"), channel="portal", description="CO2 浓度一直报警,显示 3.5%")
+    assert first.status_code == 201 and first.json()["joined"] is False
+    again = _open(client, login("agent"), description="客户来电:二氧化碳浓度低报警还在")
+    assert again.status_code == 200, again.text
+    assert again.json()["joined"] is True and again.json()["id"] == first.json()["id"]
+    other_fault = _open(client, login("agent"), description="门封条破了,关不严")
+    assert other_fault.status_code == 201 and other_fault.json()["id"] != first.json()["id"]
+    split = _open(client, login("agent"), description="CO2 浓度低报警", join_duplicates=False)
+    assert split.status_code == 201 and split.json()["id"] not in (first.json()["id"], other_fault.json()["id"])
+    customer_split = _open(client, login("customer"), channel="portal", description="CO2 报警又响了",
+                           join_duplicates=False)
+    assert customer_split.json()["joined"] is True  # only staff may split a duplicate off
+    events = client.get(f"/api/v1/tickets/{first.json()['id']}/timeline", headers=login("agent")).json()["items"]
+    joined = [e for e in events if e["kind"] == "report_joined"]
+    assert len(joined) == 2 and any("二氧化碳浓度低报警还在" in e["note"] for e in joined)
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 3
+
+
+def test_a_retried_duplicate_report_joins_once(client, login):
+    h = login("agent")
+    first = _open(client, h, description="CO2 浓度报警")
+    retry_headers = {**h, "Idempotency-Key": "call-42"}
+    a = _open(client, retry_headers, description="CO2 还在报警")
+    b = _open(client, retry_headers, description="CO2 还在报警")
+    assert a.json()["joined"] and b.json()["joined"] and a.json()["id"] == b.json()["id"] == first.json()["id"]
+    events = client.get(f"/api/v1/tickets/{first.json()['id']}/timeline", headers=h).json()["items"]
+    assert [e["kind"] for e in events].count("report_joined") == 1
+
+
+def test_a_resolved_ticket_does_not_swallow_a_new_report(client, login):
+    h = login("agent")
+    first = _open(client, h, description="CO2 浓度报警").json()
+    for to in ("acknowledged", "resolved"):
+        assert client.post(f"/api/v1/tickets/{first['id']}/transitions", headers=h, json={"to": to}).status_code == 200
+    again = _open(client, h, description="CO2 浓度又报警了")
+    assert again.status_code == 201 and again.json()["id"] != first["id"]
+
+
+def test_triage_suggests_a_tier_on_the_ticket(client, login):
+    t = _open(client, login("agent"), "SN-GMP-001", description="要求退货并赔偿,质量问题").json()
+    assert t["category"] == "quality_claim" and t["triage_tier"] == 3 and t["tier"] == 1
+    assert 0 < t["triage_confidence"] <= 1

@@ -15,8 +15,9 @@ def test_parallel_ticket_opening_gives_distinct_sequential_numbers(session_facto
 
     def one(i: int) -> str:
         with UnitOfWork(session_factory) as uow:
-            ticket, _ = open_ticket(uow.session, actor, now=clock.now, device_serial="SN-IVF-001",
-                                    description=f"report {i}", channel=Channel.PHONE)
+            ticket = open_ticket(uow.session, actor, now=clock.now, device_serial="SN-IVF-001",
+                                    description=f"report {i}", channel=Channel.PHONE,
+                                    join_duplicates=False).ticket
             uow.commit()
             return ticket.number
 
@@ -30,8 +31,8 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_ticket(session_fac
 
     def one(_: int) -> int:
         with UnitOfWork(session_factory) as uow:
-            ticket, _created = open_ticket(uow.session, actor, now=clock.now, device_serial="SN-IVF-001",
-                                           description="报警", channel=Channel.WECHAT, idempotency_key="wx-77")
+            ticket = open_ticket(uow.session, actor, now=clock.now, device_serial="SN-IVF-001",
+                                 description="报警", channel=Channel.WECHAT, idempotency_key="wx-77").ticket
             uow.commit()
             return ticket.id
 

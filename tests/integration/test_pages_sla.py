@@ -183,10 +183,10 @@ def test_ticket_list_sorts_by_risk_shows_the_most_urgent_clock_and_keeps_the_ord
     with UnitOfWork(session_factory) as uow:
         for i in range(26):  # out of warranty: 4 business hours each
             open_ticket(uow.session, actor, now=clock.now, device_serial="SN-GMP-002", description=f"报警 {i}",
-                        channel=Channel.PHONE)
-        urgent, _ = open_ticket(uow.session, actor, now=clock.now, device_serial="SN-IVF-001",
+                        channel=Channel.PHONE, join_duplicates=False)
+        urgent = open_ticket(uow.session, actor, now=clock.now, device_serial="SN-IVF-001",
                                 description="培养箱内有胚胎", channel=Channel.PHONE,
-                                reported_at=clock.now - timedelta(minutes=5))
+                                reported_at=clock.now - timedelta(minutes=5)).ticket
         uow.commit()
         urgent_number = urgent.number
     _login(client, "agent")

@@ -255,7 +255,7 @@ def test_two_sweeper_processes_never_double_fire(db_url, engine, session_factory
     with UnitOfWork(session_factory) as uow:
         for i in range(30):
             open_ticket(uow.session, actor, now=clock.now, device_serial="SN-GMP-001", description=f"报警 {i}",
-                        channel=Channel.PHONE, reported_at=clock.now - timedelta(hours=3))
+                        channel=Channel.PHONE, reported_at=clock.now - timedelta(hours=3), join_duplicates=False)
         uow.commit()
     env = {**os.environ, "INCUCARE_DATABASE_URL": db_url, "INCUCARE_SMTP_PORT": "1"}
     cmd = [sys.executable, "-m", "incucare", "sla", "sweep", "--now", clock.now.isoformat(), "--no-deliver"]

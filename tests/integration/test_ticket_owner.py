@@ -15,8 +15,8 @@ def test_handing_back_to_a_queue_clears_the_person(session_factory, world, clock
     disp = Actor(user_id=world.users["dispatcher"], name="dispatcher", role=Role.DISPATCHER)
     eng = Actor(user_id=world.users["engineer"], name="engineer", role=Role.ENGINEER)
     with session_factory() as s:
-        ticket, _ = open_ticket(s, agent, now=clock.now, device_serial="SN-GMP-001", description="主板死机",
-                                channel=Channel.PHONE)
+        ticket = open_ticket(s, agent, now=clock.now, device_serial="SN-GMP-001", description="主板死机",
+                                channel=Channel.PHONE).ticket
         with s.no_autoflush:
             move_ticket(s, agent, ticket.id, now=clock.now, to=TicketStatus.AWAITING_DISPATCH)
             move_ticket(s, disp, ticket.id, now=clock.now, to=TicketStatus.DISPATCHED,

@@ -151,6 +151,10 @@ class EventKind(LabelledEnum):
     WATCHER_ADDED = ("watcher_added", "加入关注人", "Watcher added")
     PING_PONG = ("ping_pong", "疑似推诿(扯皮)", "Possible buck-passing")
     TRIAGED = ("triaged", "系统判定", "Triaged")
+    REPORT_JOINED = ("report_joined", "重复报修已合并", "Duplicate report joined")
+    SELF_SERVICE = ("self_service", "客户自助排查", "Customer self-service")
+    ATTACHMENT_ADDED = ("attachment_added", "添加附件", "Attachment added")
+    CUSTOMER_MESSAGE = ("customer_message", "客户来信", "Message from customer")
 
 
 class OwnerKind(LabelledEnum):

@@ -916,12 +916,13 @@ class _Story:
         if self.channel is Channel.IOT:
             opener = Actor(user_id=None, name=RMS_NAME, role=Role.ADMIN)
         reporter = RMS_NAME if self.channel is Channel.IOT else self.contact.name
-        ticket, _created = open_ticket(
+        ticket = open_ticket(
             self.session, opener, now=opened, device_serial=self.info.row.serial, description=text,
             channel=self.channel, reported_at=self.reported, reporter_name=reporter,
             reporter_phone=self.contact.phone if self.channel in (Channel.PHONE, Channel.WECHAT) else "",
             reporter_email=self.contact.email if self.channel is Channel.EMAIL else "", priority=priority,
-        )
+            join_duplicates=False,
+        ).ticket
         self.ticket_id = ticket.id
         roll = rng.random()
         onsite = rng.random() < self.fault.onsite

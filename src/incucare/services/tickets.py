@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
@@ -17,7 +18,6 @@ from sqlalchemy.orm import Session, joinedload
 from incucare.adapters.db import scoping
 from incucare.adapters.db.counters import next_value
 from incucare.adapters.db.tables import Device, Ticket, TicketClock, TicketEvent, TicketWatcher, User
-from incucare.adapters.kb.taxonomy import load_taxonomy
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.escalation import is_ping_pong
 from incucare.domain.lifecycle import check_reported_at, decide_move, format_ticket_number
@@ -41,6 +41,7 @@ from incucare.services.duty import duty_person
 from incucare.services.installed_base import get_device_by_serial
 from incucare.services.paging import Page, paginate
 from incucare.services.sla_policies import entitle
+from incucare.services.taxonomy import current_taxonomy
 from incucare.services.triage import context_for
 
 S = TicketStatus
@@ -100,6 +101,14 @@ def _assignee(session: Session, user_id: int) -> User:
     return user
 
 
+class Opened(NamedTuple):
+    """What became of a report: a new ticket, a retry of an earlier one, or a duplicate joined to an open one."""
+
+    ticket: Ticket
+    created: bool
+    joined: bool = False
+
+
 def open_ticket(
     session: Session,
     actor: Actor,
@@ -114,20 +123,27 @@ def open_ticket(
     reporter_email: str = "",
     priority: Priority | None = None,
     idempotency_key: str | None = None,
+    join_duplicates: bool = True,
     zone: ZoneInfo = DEFAULT_ZONE,
-) -> tuple[Ticket, bool]:
-    """Open a ticket for a device; returns (ticket, created). A repeated idempotency key returns the first.
+) -> Opened:
+    """Open a ticket for a device, or join the report to the device's open ticket for the same fault.
 
-    The customer, site, region and covering contract come from the device; triage sets the fault category
-    and, unless staff chose one, the priority; the ticket starts at tier 1 owned by the tier-1 queue, so
-    someone is accountable from the first second.
+    The customer, site, region and covering contract come from the device; triage sets the fault category,
+    the suggested tier and, unless staff chose one, the priority; the ticket starts at tier 1 owned by the
+    tier-1 queue, so someone is accountable from the first second. A second report of the same fault
+    (same device and category while a ticket is open) becomes an entry on that ticket instead of a second
+    ticket that two people would work in parallel; staff may opt out with ``join_duplicates=False``.
+    A repeated idempotency key returns the first answer, whichever it was.
     """
     text = description.strip()
     if idempotency_key:
         idempotency_key = f"{actor.user_id if actor.user_id is not None else 'system'}:{idempotency_key}"
         existing = session.scalar(_ticket_query().where(Ticket.idempotency_key == idempotency_key))
         if existing is not None:
-            return _replay(existing, device_serial, text), False
+            return Opened(_replay(existing, device_serial, text), False)
+        joined_to = _joined_by_key(session, idempotency_key)
+        if joined_to is not None:
+            return Opened(joined_to, False, True)
     if not actor.is_staff:
         # customers and partners report; urgency and machine channels are decided by triage and the RMS
         priority = None
@@ -143,7 +159,13 @@ def open_ticket(
     when = check_reported_at(reported_at, now=now) if reported_at is not None else now
     device = get_device_by_serial(session, actor, device_serial)
     entitlement = entitle(session, device, when.astimezone(zone).date())
-    triaged = triage(text, context_for(session, device, when), load_taxonomy())
+    triaged = triage(text, context_for(session, device, when), current_taxonomy(session))
+    if join_duplicates:
+        duplicate = _open_duplicate(session, device.id, triaged.category.key)
+        if duplicate is not None:
+            _join(session, duplicate, actor, now, text=text, channel=channel, reporter=reporter_name or actor.name,
+                  key=idempotency_key)
+            return Opened(duplicate, False, True)
     priority = priority or triaged.priority
     contract = entitlement.contract
     year = when.astimezone(zone).year
@@ -158,6 +180,7 @@ def open_ticket(
         reported_at=when, created_at=now, updated_at=now, created_by_id=actor.user_id,
         idempotency_key=idempotency_key or None, sla_policy_id=entitlement.policy.id,
         entitlement_reason=entitlement.reason_json(), category=triaged.category.key,
+        triage_tier=int(triaged.tier), triage_confidence=round(triaged.confidence, 3),
     )
     ticket.device, ticket.customer, ticket.site, ticket.contract = device, device.customer, device.site, contract
     ticket.sla_policy = entitlement.policy
@@ -170,7 +193,7 @@ def open_ticket(
             existing = session.scalar(_ticket_query().where(Ticket.idempotency_key == idempotency_key))
             if existing is None:
                 raise
-            return _replay(existing, device_serial, text), False
+            return Opened(_replay(existing, device_serial, text), False)
     else:
         session.add(ticket)
         session.flush()
@@ -183,7 +206,31 @@ def open_ticket(
                            "channel": (None, channel.value), "contract": (None, contract.number if contract else None),
                            "sla_policy": (None, entitlement.policy.code)})
     sla.refresh(session, ticket, now)
-    return ticket, True
+    return Opened(ticket, True)
+
+
+def _open_duplicate(session: Session, device_id: int, category: str) -> Ticket | None:
+    """The device's oldest open ticket for this fault category, if any (the one a new report belongs to)."""
+    return session.scalar(_ticket_query().where(
+        Ticket.device_id == device_id, Ticket.category == category,
+        Ticket.status.in_([s.value for s in OPEN_STATUSES - {TicketStatus.RESOLVED}]),
+    ).order_by(Ticket.reported_at, Ticket.id).limit(1))
+
+
+def _joined_by_key(session: Session, key: str) -> Ticket | None:
+    """The ticket an earlier request with this idempotency key was joined to (so a retry joins once)."""
+    ticket_id = session.scalar(select(TicketEvent.ticket_id).where(
+        TicketEvent.kind == EventKind.REPORT_JOINED.value, TicketEvent.new_value == key).limit(1))
+    return session.scalar(_ticket_query().where(Ticket.id == ticket_id)) if ticket_id is not None else None
+
+
+def _join(session: Session, ticket: Ticket, actor: Actor, now: datetime, *, text: str, channel: Channel,
+          reporter: str, key: str | None) -> None:
+    _event(session, ticket, actor, now, EventKind.REPORT_JOINED, channel.value, key,
+           f"{reporter} ({channel.zh}): {text}")
+    ticket.updated_at = now
+    record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="report_joined",
+                  changes={"channel": (None, channel.value)}, reason=text[:200])
 
 
 def _replay(existing: Ticket, device_serial: str, description: str) -> Ticket:

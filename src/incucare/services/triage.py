@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from incucare.adapters.db.tables import Device, Ticket
-from incucare.adapters.kb.taxonomy import load_taxonomy
 from incucare.domain.triage import TriageContext, TriageResult, triage
 from incucare.services.context import Actor
 from incucare.services.installed_base import get_device_by_serial
+from incucare.services.taxonomy import current_taxonomy
 
 
 def context_for(session: Session, device: Device, now: datetime) -> TriageContext:
@@ -34,4 +34,4 @@ def triage_report(session: Session, actor: Actor, *, text: str, now: datetime,
     context = TriageContext()
     if serial:
         context = context_for(session, get_device_by_serial(session, actor, serial), now)
-    return triage(text, context, load_taxonomy())
+    return triage(text, context, current_taxonomy(session))

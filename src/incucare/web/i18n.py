@@ -135,6 +135,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ticket.watchers": ("关注人", "Watchers"),
     "ticket.comment": ("添加备注", "Add a note"),
     "ticket.created": ("工单 {number} 已创建", "Ticket {number} created"),
+    "ticket.joined": ("该设备已有同类故障的未结工单 {number},本次报修已合并到该工单",
+                      "This device already has an open ticket {number} for the same fault: "
+                      "your report was added to it"),
+    "new.separate": ("单独建单(不合并到同类未结工单)",
+                     "Open a separate ticket (do not join an open one for the same fault)"),
     "ticket.updated": ("工单已更新", "Ticket updated"),
     "ticket.no_contract": ("无有效合同(保外)", "No active contract (out of warranty)"),
     "ticket.final": ("工单已结束", "This ticket is final"),

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -136,7 +137,9 @@ class Contact(Base):
     phone: Mapped[str] = mapped_column(String(32), default="")
     email: Mapped[str] = mapped_column(String(255), default="")
     wechat: Mapped[str] = mapped_column(String(64), default="")
+    wechat_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer: Mapped[Customer] = relationship()
 
 
 class DeviceModel(Base):
@@ -237,6 +240,9 @@ class Ticket(Base):
     onsite_at: Mapped[datetime | None]
     handoff_count: Mapped[int] = mapped_column(Integer, default=0)
     ping_pong: Mapped[bool] = mapped_column(Boolean, default=False)
+    triage_tier: Mapped[int | None] = mapped_column(Integer)
+    triage_confidence: Mapped[float | None] = mapped_column(Float)
+    self_service_resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     device: Mapped[Device] = relationship()
     customer: Mapped[Customer] = relationship()
     site: Mapped[Site] = relationship()
@@ -488,3 +494,61 @@ class Notification(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
+
+
+class TicketAttachment(Base):
+    """A photo or file a reporter attached (the display of an error code says more than a description)."""
+
+    __tablename__ = "ticket_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    channel: Mapped[str] = mapped_column(String(16))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime]
+
+
+class InboundMessage(Base):
+    """Every message that arrived on a channel (e-mail, WeChat), kept whatever became of it.
+
+    Nothing is dropped: a message either created or joined a ticket, or waits in the review queue
+    (unknown sender, no device found) until a person files or discards it. The unique
+    (channel, external_id) makes redelivery idempotent.
+    """
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_messages_channel_external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(String(255))
+    sender_name: Mapped[str] = mapped_column(String(128), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    handled_at: Mapped[datetime | None]
+    contact: Mapped[Contact | None] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    ticket: Mapped[Ticket | None] = relationship()
+
+
+class TaxonomyVersion(Base):
+    """An edited fault taxonomy; the newest version is what triage uses (the shipped file until one exists)."""
+
+    __tablename__ = "taxonomy_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]

@@ -29,8 +29,14 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
     return Taxonomy(tuple(categories), rules)
 
 
+def shipped_taxonomy_data() -> dict[str, Any]:
+    """The JSON form of the shipped taxonomy (a fresh copy the caller may change)."""
+    text = resources.files("incucare").joinpath("data/triage/taxonomy.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
 @lru_cache(maxsize=1)
 def load_taxonomy() -> Taxonomy:
-    """The shipped taxonomy."""
-    text = resources.files("incucare").joinpath("data/triage/taxonomy.json").read_text(encoding="utf-8")
-    return parse_taxonomy(json.loads(text))
+    """The shipped taxonomy (triage in services goes through ``services.taxonomy`` to see edits)."""
+    return parse_taxonomy(shipped_taxonomy_data())

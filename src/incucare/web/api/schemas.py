@@ -353,7 +353,13 @@ class TicketOut(BaseModel):
     onsite_at: datetime | None = None
     ping_pong: bool = False
     handoff_count: int = 0
+    category: str | None = None
+    triage_tier: int | None = None
+    triage_confidence: float | None = None
+    self_service_resolved: bool = False
     sla: dict[str, Any] | None = None
+    joined: bool = Field(default=False, description="True when this report was joined to an open ticket "
+                                                    "for the same device and fault instead of opening a new one")
 
     @classmethod
     def of(cls, t: Ticket, role: Role | None = None, sla: Any = None, lang: str = "zh") -> TicketOut:
@@ -382,7 +388,9 @@ class TicketOut(BaseModel):
             sla_policy=t.sla_policy.code if t.sla_policy is not None else None,
             entitlement=entitlement_reason(t, lang), assignee_id=t.assignee_id,
             first_response_at=t.first_response_at, onsite_at=t.onsite_at, ping_pong=t.ping_pong,
-            handoff_count=t.handoff_count, sla=sla.as_dict() if sla is not None else None,
+            handoff_count=t.handoff_count, category=t.category, triage_tier=t.triage_tier,
+            triage_confidence=t.triage_confidence, self_service_resolved=t.self_service_resolved,
+            sla=sla.as_dict() if sla is not None else None,
         )
 
 
@@ -395,6 +403,8 @@ class TicketIn(Strict):
     reporter_name: str = Field(default="", max_length=128)
     reporter_phone: str = Field(default="", max_length=32)
     reporter_email: str = Field(default="", max_length=255)
+    join_duplicates: bool = Field(default=True, description="Staff only: false opens a separate ticket even "
+                                                            "when the device has an open one for the same fault")
 
     @field_validator("reported_at")
     @classmethod

@@ -40,27 +40,31 @@ def _out(uow: Any, request: Request, actor: Actor, ticket: Ticket, now: Any) -> 
 
 
 @router.post("/tickets", response_model=TicketOut, status_code=201,
-             responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key"}})
+             responses={200: {"description": "Replay of an earlier request with the same Idempotency-Key, or a "
+                                             "duplicate report joined to the open ticket (joined: true)"}})
 def open_ticket(body: TicketIn, request: Request, response: Response, actor: ActorDep, uow: UowDep,
                 now: NowDep,
                 idempotency_key: Annotated[str | None, Header(max_length=128)] = None) -> TicketOut:
     """Open a ticket by device serial; customer, site, contract and SLA policy follow from the device.
 
     Send an ``Idempotency-Key`` header when retrying: the same key and body return the first ticket (200);
-    the same key with a different body is a 409.
+    the same key with a different body is a 409. A report of a fault the device already has an open ticket
+    for joins that ticket (200, ``joined: true``); staff may send ``join_duplicates: false`` to split it.
     """
-    ticket, created = svc.open_ticket(
+    opened = svc.open_ticket(
         uow.session, actor, now=now, device_serial=body.device_serial, description=body.description,
         channel=body.channel, reported_at=body.reported_at, priority=body.priority,
         reporter_name=body.reporter_name, reporter_phone=body.reporter_phone,
         reporter_email=body.reporter_email, idempotency_key=idempotency_key,
-        zone=request.app.state.settings.zone,
+        join_duplicates=body.join_duplicates or not actor.is_staff, zone=request.app.state.settings.zone,
     )
     uow.commit()
-    if not created:
+    if not opened.created:
         response.status_code = 200
-    response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
-    return _out(uow, request, actor, ticket, now)
+    response.headers["Location"] = f"/api/v1/tickets/{opened.ticket.id}"
+    out = _out(uow, request, actor, opened.ticket, now)
+    out.joined = opened.joined
+    return out
 
 
 @router.get("/tickets", response_model=PageOut[TicketOut])

@@ -236,10 +236,11 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
                   description: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "portal",
                   priority: Annotated[str, Form()] = "", reporter_name: Annotated[str, Form()] = "",
                   reporter_phone: Annotated[str, Form()] = "", reported_at: Annotated[str, Form()] = "",
-                  csrf: Annotated[str, Form()] = "") -> Response:
+                  separate: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     """Open the ticket; on a rule violation show the form again with the message and the input kept."""
     form = {"description": description, "channel": channel, "priority": priority,
-            "reporter_name": reporter_name, "reporter_phone": reporter_phone, "reported_at": reported_at}
+            "reporter_name": reporter_name, "reporter_phone": reporter_phone, "reported_at": reported_at,
+            "separate": separate}
     selected = None
     try:
         check_csrf(page.request, csrf)
@@ -254,12 +255,13 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
         chosen_channel = Channel.parse(channel)
         if page.actor.role is Role.CUSTOMER:
             chosen_channel = Channel.PORTAL
-        ticket, _ = svc.open_ticket(
+        opened = svc.open_ticket(
             page.uow.session, page.actor, now=page.request.app.state.clock(), device_serial=device_serial,
             description=description, channel=chosen_channel,
             priority=Priority.parse(priority) if page.actor.is_staff and priority else None,
             reported_at=when, reporter_name=reporter_name or (page.actor.name if not page.actor.is_staff else ""),
             reporter_phone=reporter_phone, zone=page.zone,
+            join_duplicates=not (page.actor.is_staff and separate == "1"),
         )
         page.uow.commit()
     except CsrfFailed:
@@ -268,7 +270,8 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
         message = exc.text(page.lang) if isinstance(exc, DomainError) else str(exc)
         return page.render("ticket_new.html", status_code=422, q="", found=[], selected=selected,
                            channels=list(Channel), priorities=list(Priority), form=form, error=message)
-    flash(page.request, page.t("ticket.created", number=ticket.number))
+    ticket = opened.ticket
+    flash(page.request, page.t("ticket.joined" if opened.joined else "ticket.created", number=ticket.number))
     return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
 
 
