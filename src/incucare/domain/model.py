@@ -157,6 +157,16 @@ class EventKind(LabelledEnum):
     CUSTOMER_MESSAGE = ("customer_message", "客户来信", "Message from customer")
 
 
+class InboundStatus(LabelledEnum):
+    """What became of a message that arrived on a channel; nothing is ever dropped."""
+
+    TICKETED = ("ticketed", "已建单", "Ticket opened")
+    JOINED = ("joined", "已合并到同类未结工单", "Joined an open ticket")
+    THREADED = ("threaded", "已归入工单往来", "Added to its ticket")
+    REVIEW = ("review", "待人工审核", "Waiting for review")
+    DISCARDED = ("discarded", "已人工丢弃", "Discarded by a person")
+
+
 class OwnerKind(LabelledEnum):
     """An accountable owner is either one named person or one named queue, never nobody."""
 

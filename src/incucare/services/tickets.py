@@ -530,6 +530,23 @@ def add_comment(session: Session, actor: Actor, ticket_id: int, *, now: datetime
     return event
 
 
+def add_customer_message(session: Session, actor: Actor, ticket: Ticket, *, now: datetime, channel: Channel,
+                         text: str) -> TicketEvent:
+    """A message from the customer about an existing ticket (an e-mail reply, a WeChat follow-up).
+
+    It lands on the timeline where the owner sees it; it does not change the status by itself, because
+    "still broken" and "thank you" need a person to decide what happens next.
+    """
+    body = text.strip()[:MAX_DESCRIPTION] or "(空消息 / empty message)"
+    event = TicketEvent(ticket_id=ticket.id, at=now, actor_id=actor.user_id, actor_name=actor.name,
+                        kind=EventKind.CUSTOMER_MESSAGE.value, old_value=None, new_value=channel.value, note=body)
+    session.add(event)
+    ticket.updated_at = now
+    record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="customer_message",
+                  changes={"channel": (None, channel.value)}, reason=body[:200])
+    return event
+
+
 def timeline(session: Session, actor: Actor, ticket_id: int, *, limit: int = 200,
              offset: int = 0) -> Page[TicketEvent]:
     """The ticket's events in the order they happened."""
