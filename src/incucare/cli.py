@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from incucare.cli_bench import bench_app
 from incucare.config import Settings, get_settings
 
 app = typer.Typer(help="incucare: after-sales service for CO2 incubators", no_args_is_help=True,
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True, soft_wrap=True)
 
 
