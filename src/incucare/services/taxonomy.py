@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from incucare.adapters.db.tables import TaxonomyVersion
+from incucare.adapters.kb.evalset import accuracy
 from incucare.adapters.kb.taxonomy import load_taxonomy, parse_taxonomy, shipped_taxonomy_data
 from incucare.domain.errors import PermissionDenied, ValidationFailed
 from incucare.domain.model import Role
@@ -70,11 +71,28 @@ def validate(data: Any) -> Taxonomy:
     return taxonomy
 
 
-def save(session: Session, actor: Actor, data: Any, *, now: datetime, note: str = "") -> TaxonomyVersion:
-    """Store ``data`` as the new current taxonomy; the previous version stays for comparison and rollback."""
+def check_editor(actor: Actor) -> None:
+    """Refuse anyone but the people who answer for triage quality."""
     if actor.role not in EDITORS:
         raise PermissionDenied("only service managers, HQ experts and admins may edit the fault taxonomy",
                                zh="只有服务经理、总部专家和管理员可以修改故障分类")
+
+
+def compare(session: Session, data: Any) -> dict[str, dict[str, float]]:
+    """Accuracy (%) of the current taxonomy and of ``data`` on the labelled evaluation set."""
+    proposed = validate(data)
+    return {"before": accuracy(current_taxonomy(session)), "after": accuracy(proposed)}
+
+
+def list_versions(session: Session, actor: Actor) -> list[TaxonomyVersion]:
+    """Saved versions, newest first (the shipped file is the implicit version 0)."""
+    check_editor(actor)
+    return list(session.scalars(select(TaxonomyVersion).order_by(TaxonomyVersion.id.desc()).limit(100)))
+
+
+def save(session: Session, actor: Actor, data: Any, *, now: datetime, note: str = "") -> TaxonomyVersion:
+    """Store ``data`` as the new current taxonomy; the previous version stays for comparison and rollback."""
+    check_editor(actor)
     validate(data)
     before, old = current_data(session)
     version = TaxonomyVersion(data=data, note=note.strip(), created_by_id=actor.user_id, created_at=now)

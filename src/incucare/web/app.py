@@ -25,6 +25,7 @@ from incucare.web.api import installed_base as ib_api
 from incucare.web.api import kb as kb_api
 from incucare.web.api import notifications as notifications_api
 from incucare.web.api import sla_admin as sla_admin_api
+from incucare.web.api import taxonomy as taxonomy_api
 from incucare.web.api import tickets as tickets_api
 from incucare.web.api import triage as triage_api
 from incucare.web.api import users as users_api
@@ -88,11 +89,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(sla_admin_api.router)
     app.include_router(triage_api.router)
     app.include_router(kb_api.router)
+    app.include_router(taxonomy_api.router)
     app.include_router(users_api.router)
 
     from incucare.web.pages import routes as pages
-    from incucare.web.pages import sla_settings
+    from incucare.web.pages import sla_settings, taxonomy_editor
 
     app.include_router(pages.router)
     app.include_router(sla_settings.router)
+    app.include_router(taxonomy_editor.router)
     return app

@@ -17,6 +17,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.devices": ("设备", "Devices"),
     "nav.customers": ("客户", "Customers"),
     "nav.sla_settings": ("SLA 设置", "SLA settings"),
+    "nav.taxonomy": ("故障分类", "Fault taxonomy"),
     "nav.logout": ("退出", "Log out"),
     "nav.switch_lang": ("English", "中文"),
     "login.title": ("登录", "Log in"),
@@ -222,6 +223,44 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.invalid_choice": ("选项无效: {detail}", "Invalid choice: {detail}"),
     "minutes": ("{n} 分钟", "{n} min"),
     "hours": ("{n} 小时", "{n} h"),
+    # fault taxonomy editor
+    "taxonomy.title": ("故障分类与判定规则", "Fault taxonomy and triage rules"),
+    "taxonomy.intro": ("系统判定(分类、响应级别、优先级)使用以下分类与关键词。修改前可先预览对标注评测集准确率的影响,"
+                       "每次保存都生成新版本,可随时恢复。",
+                       "Triage (category, tier, priority) uses these categories and phrases. Preview an edit's "
+                       "effect on the labelled evaluation set first; every save is a new version you can restore."),
+    "taxonomy.version": ("当前版本", "Current version"),
+    "taxonomy.shipped": ("随软件发布的默认分类表", "the taxonomy shipped with the software"),
+    "taxonomy.accuracy": ("评测集准确率:分类 {category}% · 响应级别 {tier}% · 优先级 {priority}%",
+                          "Evaluation set accuracy: category {category}% · tier {tier}% · priority {priority}%"),
+    "taxonomy.key": ("分类键", "Key"),
+    "taxonomy.name_zh": ("中文名称", "Chinese name"),
+    "taxonomy.name_en": ("英文名称", "English name"),
+    "taxonomy.default_tier": ("默认响应级别", "Default tier"),
+    "taxonomy.skills": ("所需技能(逗号分隔)", "Skills needed (comma separated)"),
+    "taxonomy.parts": ("可能需要的备件(每行:备件号 | 中文名 | English name)",
+                       "Likely parts (one per line: part number | 中文名 | English name)"),
+    "taxonomy.steps_zh": ("排查步骤(中文,每行一步)", "Troubleshooting steps (Chinese, one per line)"),
+    "taxonomy.steps_en": ("排查步骤(英文,每行一步)", "Troubleshooting steps (English, one per line)"),
+    "taxonomy.phrases_zh": ("中文关键词(每行:关键词 = 权重)", "Chinese phrases (one per line: phrase = weight)"),
+    "taxonomy.phrases_en": ("英文关键词(每行:关键词 = 权重)", "English phrases (one per line: phrase = weight)"),
+    "taxonomy.phrases": ("关键词数", "Phrases"),
+    "taxonomy.parts_count": ("备件", "Parts"),
+    "taxonomy.note": ("修改说明", "Why it changed"),
+    "taxonomy.preview": ("预览准确率", "Preview accuracy"),
+    "taxonomy.save": ("保存为新版本", "Save as a new version"),
+    "taxonomy.new": ("新增分类", "New category"),
+    "taxonomy.edit": ("编辑分类", "Edit category"),
+    "taxonomy.preview_result": ("预览:分类准确率 {cb}% → {ca}%,响应级别 {tb}% → {ta}%(尚未保存)",
+                                "Preview: category accuracy {cb}% → {ca}%, tier {tb}% → {ta}% (not saved yet)"),
+    "taxonomy.saved": ("已保存为版本 {version}:分类准确率 {before}% → {after}%,"
+                       "响应级别 {tier_before}% → {tier_after}%",
+                       "Saved as version {version}: category accuracy {before}% → {after}%, "
+                       "tier {tier_before}% → {tier_after}%"),
+    "taxonomy.restored": ("已恢复版本 {version}(新版本 {new})", "Version {version} restored (as version {new})"),
+    "taxonomy.versions": ("历史版本", "Versions"),
+    "taxonomy.restore": ("恢复此版本", "Restore"),
+    "taxonomy.restore_shipped": ("恢复为默认分类表", "Restore the shipped taxonomy"),
 }
 
 
