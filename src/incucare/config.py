@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     notify_max_attempts: int = Field(default=8, ge=1, le=50)
+    # wechat: Official Account message push (docs/wechat.md); no token = the callback answers 503
+    wechat_token: SecretStr | None = Field(default=None, min_length=3, max_length=32,
+                                           description="the Token entered in the Official Account server settings")
+    wechat_app_id: str | None = Field(default=None, max_length=32, description="AppID, shown in docs and logs")
+    wechat_timestamp_window_s: int = Field(default=300, ge=30, le=3600,
+                                           description="older or newer signed requests are refused (replays)")
+    wechat_bind_requires_serial: bool = Field(default=True,
+                                              description="binding needs phone and a device serial, not phone only")
 
     @field_validator("timezone")
     @classmethod

@@ -29,6 +29,7 @@ from incucare.web.api import taxonomy as taxonomy_api
 from incucare.web.api import tickets as tickets_api
 from incucare.web.api import triage as triage_api
 from incucare.web.api import users as users_api
+from incucare.web.api import wechat as wechat_api
 from incucare.web.errors import install_error_handlers
 
 STATIC = Path(__file__).parent / "static"
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(kb_api.router)
     app.include_router(taxonomy_api.router)
     app.include_router(users_api.router)
+    app.include_router(wechat_api.router)
 
     from incucare.web.pages import routes as pages
     from incucare.web.pages import sla_settings, taxonomy_editor
