@@ -113,3 +113,17 @@ def test_every_rule_that_steers_explains_itself_in_both_languages():
 def test_a_vip_or_gmp_question_stays_low():
     assert triage("请问报警上下限在哪里改", TriageContext(customer_kind="gmp_pharma"), TAX).priority is Priority.LOW
     assert triage("can we keep the screen always on?", TriageContext(vip=True), TAX).priority is Priority.LOW
+
+
+def test_a_request_for_a_visit_makes_it_tier_2_but_a_decontamination_question_stays_remote():
+    tax = load_taxonomy()
+    visit = triage("支原体阳性 能不能派人来做一次高温灭菌", TriageContext(), tax)
+    question = triage("请问H2O2熏蒸消毒可以用在这台上吗", TriageContext(), tax)
+    assert (visit.category.key, int(visit.tier)) == ("contamination", 2)
+    assert (question.category.key, int(question.tier)) == ("contamination", 1)
+    assert any("派人" in e.zh for e in visit.evidence)
+
+
+def test_gas_used_up_too_fast_is_a_leak_even_when_the_cylinder_was_full():
+    result = triage("hissing behind the unit, used up a full cylinder in 3 days", TriageContext(), load_taxonomy())
+    assert result.category.key == "gas_supply" and int(result.tier) == 2

@@ -192,8 +192,12 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
         old, hits = scores[key]
         scores[key] = (max(0.0, old + amount), hits + [h for h in reason if h not in hits] if amount > 0 else hits)
 
-    gas_ok = rule("gas_ok")
-    if gas_ok and scores["gas_supply"][0] > 0:
+    gas_ok, gas_leak = rule("gas_ok"), rule("gas_leak")
+    if gas_leak:
+        boost("gas_supply", 3.0, gas_leak)
+        note("rule", f"气体泄漏/耗气异常({'、'.join(gas_leak)}),属于气路问题",
+             f"gas leaking or used up too fast ({', '.join(gas_leak)}): a gas line problem")
+    elif gas_ok and scores["gas_supply"][0] > 0:
         scores["gas_supply"] = (0.0, scores["gas_supply"][1])
         boost("co2_control", 3.0, gas_ok)
         note("rule", f"气源正常({'、'.join(gas_ok)}),排除气源问题,偏向 CO2 控制",
@@ -295,12 +299,21 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
              and best.key in ("setup_usage", *QUESTION_KEEPS))
 
     tier3, tier2, tier1 = rule("tier3"), rule("tier2"), rule("tier1")
+    onsite = rule("onsite_request")
     tier = best.default_tier
     if tier3 or context.repeat_after_visit:
         tier = Tier.HQ
         why = "、".join(tier3) if tier3 else "维修后同一故障再次出现"
         note("tier", f"三级(总部):{why}",
              f"tier 3 (HQ): {', '.join(tier3) if tier3 else 'same fault again after a visit'}")
+    elif onsite and best.key not in ("setup_usage", "false_alarm"):
+        tier = max(Tier.ONSITE, best.default_tier)
+        note("tier", f"二级(上门):客户要求派人到现场:{'、'.join(onsite)}",
+             f"tier 2 (on site): the customer asks for a visit: {', '.join(onsite)}")
+    elif best.key == "contamination" and question:
+        tier = Tier.REMOTE
+        note("tier", "一级(远程):消毒/污染处理咨询,远程指导",
+             "tier 1 (remote): decontamination advice is given remotely")
     elif documents and best.key == "installation_pm":
         tier = Tier.REMOTE
         note("tier", "一级(远程):文件/证书可远程发送", "tier 1 (remote): documents are sent remotely")
