@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     Float,
     ForeignKey,
@@ -287,6 +288,9 @@ class ServiceVisit(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     summary: Mapped[str] = mapped_column(Text, default="")
+    travel_started_at: Mapped[datetime | None]
+    checkin_latitude: Mapped[float | None] = mapped_column(Float)
+    checkin_longitude: Mapped[float | None] = mapped_column(Float)
     engineer: Mapped[User | None] = relationship()
 
 
@@ -317,6 +321,7 @@ class Calibration(Base):
     as_left: Mapped[float] = mapped_column(Float)
     setpoint: Mapped[float] = mapped_column(Float)
     reference_instrument: Mapped[str] = mapped_column(String(128), default="")
+    reference_certificate_date: Mapped[date | None] = mapped_column(Date)
     performed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
@@ -552,3 +557,257 @@ class TaxonomyVersion(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
+
+
+# --- service network, spare parts, dispatch, field work and the HQ toolbox (issue 5) ---
+
+
+class EngineerProfile(Base):
+    """What dispatch needs to know about a field engineer beyond the login: base, certifications, tools, position.
+
+    Skills stay on ``User.skills`` (one list for every staff member); this adds the model certifications
+    and tools that hard-filter candidates, the working calendar, and where the engineer is now (home, or
+    the last check-in) so travel times start from the right place.
+    """
+
+    __tablename__ = "engineer_profiles"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    home_service_point_id: Mapped[int] = mapped_column(ForeignKey("service_points.id"), index=True)
+    certifications: Mapped[list[Any]] = mapped_column(default=list)
+    tools: Mapped[list[Any]] = mapped_column(default=list)
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("calendars.id"))
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_jobs_per_day: Mapped[int] = mapped_column(Integer, default=4)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    position_source: Mapped[str] = mapped_column(String(16), default="home")
+    position_at: Mapped[datetime | None]
+    user: Mapped[User] = relationship()
+    home_service_point: Mapped[ServicePoint] = relationship()
+
+
+class Part(Base):
+    """A spare part (备件) in the catalogue: what fits which models, what it costs, how long it takes to get."""
+
+    __tablename__ = "parts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    compatible_models: Mapped[list[Any]] = mapped_column(default=list)
+    unit_cost_cents: Mapped[int] = mapped_column(Integer, default=0)
+    lead_time_days: Mapped[int] = mapped_column(Integer, default=0)
+    long_lead: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Warehouse(Base):
+    """Where stock lives: the HQ central warehouse, a service point's warehouse, or an engineer's van."""
+
+    __tablename__ = "warehouses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    service_point_id: Mapped[int | None] = mapped_column(ForeignKey("service_points.id"), index=True)
+    engineer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    service_point: Mapped[ServicePoint | None] = relationship()
+
+
+class StockLevel(Base):
+    """Stock of one part in one warehouse. The database itself refuses negative or over-reserved stock."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
+    part_id: Mapped[int] = mapped_column(ForeignKey("parts.id"), primary_key=True, index=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    min_qty: Mapped[int] = mapped_column(Integer, default=0)
+    max_qty: Mapped[int] = mapped_column(Integer, default=0)
+    part: Mapped[Part] = relationship()
+    warehouse: Mapped[Warehouse] = relationship()
+
+
+class StockMovement(Base):
+    """The append-only ledger behind every stock change (receipt, transfer, reservation, consumption, RMA)."""
+
+    __tablename__ = "stock_movements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    part_id: Mapped[int] = mapped_column(ForeignKey("parts.id"), index=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    on_hand_delta: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_delta: Mapped[int] = mapped_column(Integer, default=0)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    reference: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class PartReservation(Base):
+    """Parts held for a ticket at dispatch so the engineer arrives with them (带件上门)."""
+
+    __tablename__ = "part_reservations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    part_id: Mapped[int] = mapped_column(ForeignKey("parts.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None]
+    part: Mapped[Part] = relationship()
+    warehouse: Mapped[Warehouse] = relationship()
+
+
+class PartTransfer(Base):
+    """A shipment between warehouses (HQ → region: 总部备件同步) with its ETA and receipt."""
+
+    __tablename__ = "part_transfers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    part_id: Mapped[int] = mapped_column(ForeignKey("parts.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    from_warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    to_warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    shipped_at: Mapped[datetime]
+    eta: Mapped[datetime]
+    received_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    part: Mapped[Part] = relationship()
+
+
+class PartReturn(Base):
+    """A faulty part on its way back to HQ for analysis (RMA)."""
+
+    __tablename__ = "part_returns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    part_id: Mapped[int] = mapped_column(ForeignKey("parts.id"))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    part_serial: Mapped[str] = mapped_column(String(64), default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    from_warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime]
+    shipped_at: Mapped[datetime | None]
+    received_at: Mapped[datetime | None]
+    finding: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    part: Mapped[Part] = relationship()
+
+
+class DispatchOffer(Base):
+    """A job offered to one engineer, with the ranking that chose them and a time limit to answer."""
+
+    __tablename__ = "dispatch_offers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    engineer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    rank: Mapped[int] = mapped_column(Integer, default=1)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    eta_minutes: Mapped[int | None] = mapped_column(Integer)
+    part_source: Mapped[str] = mapped_column(String(16), default="none_needed")
+    reasons: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    offered_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decline_reason: Mapped[str] = mapped_column(Text, default="")
+    offered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    engineer: Mapped[User] = relationship(foreign_keys=[engineer_id])
+
+
+class WorkReport(Base):
+    """What the engineer found and did on site, signed by the customer; the outcome feeds first-time fix."""
+
+    __tablename__ = "work_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("service_visits.id"))
+    engineer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    diagnosis: Mapped[str] = mapped_column(Text, default="")
+    actions: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16))
+    signer_name: Mapped[str] = mapped_column(String(128), default="")
+    signature_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class FirmwareUpdate(Base):
+    """A firmware change on a device (from → to, with the release notes), for GMP records and tier 3."""
+
+    __tablename__ = "firmware_updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    from_version: Mapped[str] = mapped_column(String(32))
+    to_version: Mapped[str] = mapped_column(String(32))
+    release_notes: Mapped[str] = mapped_column(Text, default="")
+    performed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    performed_at: Mapped[datetime]
+
+
+class Loan(Base):
+    """A loaner unit (备机) at a customer while theirs is repaired: sent, tracked, returned."""
+
+    __tablename__ = "loans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loaner_device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    sent_at: Mapped[datetime]
+    due_back: Mapped[date | None] = mapped_column(Date)
+    returned_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class UnitReplacement(Base):
+    """整机调换: a new serial takes over the site and contract; the old one's history stays linked."""
+
+    __tablename__ = "unit_replacements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    old_device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), unique=True)
+    new_device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    replaced_at: Mapped[datetime]
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class QualityClaim(Base):
+    """A quality claim with an approval workflow and an 8D-style root-cause report."""
+
+    __tablename__ = "quality_claims"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    amount_cents: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    root_cause: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
