@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from incucare.cli_bench import bench_app
+from incucare.cli_mail import mail_app
 from incucare.config import Settings, get_settings
 
 app = typer.Typer(help="incucare: after-sales service for CO2 incubators", no_args_is_help=True,
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
+app.add_typer(mail_app)  # e-mail intake: the top-level commands mail-in and mail-import
 app.add_typer(bench_app, name="bench")
 console = Console(stderr=True, soft_wrap=True)
 

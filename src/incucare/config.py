@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     notify_max_attempts: int = Field(default=8, ge=1, le=50)
+    mail_in_host: str = Field(default="127.0.0.1", description="incucare mail-in listens here (SMTP)")
+    mail_in_port: int = Field(default=2525, ge=1, le=65535)
+    mail_max_mb: int = Field(default=25, ge=1, le=1024, description="Larger incoming mails are refused (554)")
     # wechat: Official Account message push (docs/wechat.md); no token = the callback answers 503
     wechat_token: SecretStr | None = Field(default=None, min_length=3, max_length=32,
                                            description="the Token entered in the Official Account server settings")
