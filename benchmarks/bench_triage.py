@@ -37,7 +37,7 @@ def _report(name: str, title: str) -> list[dict[str, Any]]:
 def main() -> None:
     """Print accuracy on the tuning and the held-out sets, confusion matrices and throughput."""
     items = _report(TUNING, "tuning set (rules were tuned on it)")
-    items += _report(DEV, "dev set (written blind; first measured at tier 75 %, category 70 %, then used to generalise)")
+    items += _report(DEV, "dev set (written blind, first measured at tier 75 %, category 70 %; now tuned on)")
     if resources.files("incucare").joinpath(f"data/triage/{HOLDOUT}").is_file():
         items += _report(HOLDOUT, "held-out set (written blind to the reworked rules, never tuned on)")
     tax = load_taxonomy()
