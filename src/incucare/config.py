@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +51,21 @@ class Settings(BaseSettings):
                                            description="older or newer signed requests are refused (replays)")
     wechat_bind_requires_serial: bool = Field(default=True,
                                               description="binding needs phone and a device serial, not phone only")
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        default=None, min_length=43, max_length=43,
+        description="EncodingAESKey for safe/compatibility mode (needs wechat_app_id); plaintext pushes are refused")
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _wechat_aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                key = base64.b64decode(value.get_secret_value() + "=", validate=True)
+            except binascii.Error as exc:
+                raise ValueError("wechat_encoding_aes_key is not base64 (copy it from the console)") from exc
+            if len(key) != 32:
+                raise ValueError("wechat_encoding_aes_key must decode to 32 bytes")
+        return value
 
     @field_validator("timezone")
     @classmethod

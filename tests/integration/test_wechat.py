@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.adapters.db.tables import AuditRecord, Contact, InboundMessage, Ticket, TicketEvent
+from incucare.adapters.wechat.crypto import MessageCrypto, msg_signature
 from incucare.adapters.wechat.protocol import sign
 from incucare.config import Settings
 from incucare.domain.model import InboundStatus
@@ -63,9 +64,13 @@ class LiveServer:
             self.thread.join(timeout=10)
 
 
-def _settings(db_url: str, token: str | None = TOKEN) -> Settings:
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+APP_ID = "wx2c2769f8efd9abc2"
+
+
+def _settings(db_url: str, token: str | None = TOKEN, **extra: str) -> Settings:
     return Settings(database_url=db_url, secret_key="test-secret-key-123456", sweep_interval_s=0,
-                    wechat_token=token)
+                    wechat_token=token, **extra)
 
 
 @dataclass
@@ -341,3 +346,39 @@ def test_events_that_need_no_reply_answer_success(wechat: WeChat, counts: Callab
         r = wechat.event(LI, event)
         assert r.status == 200 and r.body == "success" and r.content_type.startswith("text/plain")
     assert counts() == before
+
+
+def test_safe_mode_encrypted_push_and_reply(engine: Engine, db_url: str, clock: FakeClock, people: dict[str, int],
+                                            session_factory: sessionmaker[Session],
+                                            counts: Callable[[], tuple[int, int, int]]):
+    crypto = MessageCrypto(TOKEN, AES_KEY, APP_ID)
+    settings = _settings(db_url, wechat_encoding_aes_key=AES_KEY, wechat_app_id=APP_ID)
+    with LiveServer(settings, engine, clock).running() as server:
+        peer = WeChat(server.url, clock)
+        assert peer.verify("echo-in-safe-mode").text == "echo-in-safe-mode"  # URL verification stays plain
+        encrypted = crypto.encrypt(peer.text_xml(LI, "SN-IVF-001 CO2 浓度一直报警", msg_id=8001))
+        envelope = (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+                    f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>")
+        params = peer.signed()
+        params.update(encrypt_type="aes",
+                      msg_signature=msg_signature(TOKEN, params["timestamp"], params["nonce"], encrypted))
+
+        before = counts()
+        assert peer.text(LI, "SN-IVF-001 CO2 浓度一直报警").status == 403  # plaintext is refused in safe mode
+        assert peer.post(envelope, LI, {**params, "msg_signature": "0" * 40}).status == 403
+        foreign = MessageCrypto(TOKEN, AES_KEY, "wx-another-account").encrypt(peer.text_xml(LI, "SN-IVF-001 x"))
+        foreign_params = {**params, "msg_signature": msg_signature(TOKEN, params["timestamp"], params["nonce"],
+                                                                   foreign)}
+        assert peer.post(f"<xml><Encrypt>{foreign}</Encrypt></xml>", LI, foreign_params).status == 403
+        assert counts() == before
+
+        reply = peer.post(envelope, LI, params)
+        assert reply.status == 200
+        wrapped = reply.xml
+        assert wrapped["MsgSignature"] == msg_signature(TOKEN, wrapped["TimeStamp"], wrapped["Nonce"],
+                                                        wrapped["Encrypt"])
+        inner = parse_our_reply(crypto.decrypt(wrapped["Encrypt"]))
+        assert inner.findtext("ToUserName") == LI and "工单号 T2026-" in (inner.findtext("Content") or "")
+        assert _inbound(session_factory, "8001").status == InboundStatus.TICKETED.value
+        assert "<MsgId>8001</MsgId>" in _inbound(session_factory, "8001").raw  # the decrypted XML is kept
+        peer.http.close()

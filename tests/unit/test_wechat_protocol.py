@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import struct
 from datetime import UTC, datetime, timedelta
 from xml.etree.ElementTree import fromstring as trusted_fromstring
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from incucare.adapters.wechat.commands import looks_like_bind, normalize_phone, parse_bind
+from incucare.adapters.wechat.crypto import CryptoError, MessageCrypto, aes_key, msg_signature
 from incucare.adapters.wechat.protocol import (
     MAX_BODY_BYTES,
     MAX_REPLY_BYTES,
@@ -16,6 +20,7 @@ from incucare.adapters.wechat.protocol import (
     cdata,
     check_signature,
     is_fresh,
+    parse_envelope,
     parse_message,
     sign,
     text_reply,
@@ -218,3 +223,68 @@ def test_ordinary_text_is_not_a_bind_command(text):
 ])
 def test_normalize_phone(raw, digits):
     assert normalize_phone(raw) == digits
+
+
+# safe mode (AES) --------------------------------------------------------------------------------------------
+
+AES_KEY_43 = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+APP_ID = "wx2c2769f8efd9abc2"
+
+
+def _spec_encrypt(xml: bytes, random16: bytes, app_id: bytes = APP_ID.encode(), key43: str = AES_KEY_43) -> str:
+    """The documented scheme written out independently of the code under test."""
+    key = base64.b64decode(key43 + "=")
+    plain = random16 + struct.pack(">I", len(xml)) + xml + app_id
+    pad = 32 - len(plain) % 32
+    plain += bytes([pad]) * pad
+    enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
+
+
+def test_decrypts_what_the_documented_scheme_encrypts():
+    crypto = MessageCrypto(TOKEN, AES_KEY_43, APP_ID)
+    encrypted = _spec_encrypt(TEXT_XML.encode(), b"0123456789abcdef")
+    assert crypto.decrypt(encrypted) == TEXT_XML.encode()
+    assert parse_message(crypto.decrypt(encrypted)).content.startswith("SN-IVF-001")
+    assert crypto.encrypt(TEXT_XML, random16=b"0123456789abcdef") == encrypted
+
+
+def test_msg_signature_covers_the_ciphertext():
+    crypto = MessageCrypto(TOKEN, AES_KEY_43, APP_ID)
+    expected = hashlib.sha1("".join(sorted([TOKEN, "1795744800", "77", "CIPHER"])).encode()).hexdigest()
+    assert msg_signature(TOKEN, "1795744800", "77", "CIPHER") == expected
+    assert crypto.check(expected, "1795744800", "77", "CIPHER")
+    assert not crypto.check(expected, "1795744800", "77", "CIPHER2")
+
+
+@pytest.mark.parametrize(("encrypted", "reason"), [
+    (_spec_encrypt(b"<xml/>", b"r" * 16, app_id=b"wx-somebody-else"), "another AppID"),
+    (_spec_encrypt(b"<xml/>", b"r" * 16, key43="A" * 43), "padding|AppID|length"),
+    ("not base64!", "base64"),
+    ("QUJD", "AES blocks"),
+])
+def test_foreign_or_broken_ciphertexts_are_refused(encrypted, reason):
+    with pytest.raises(CryptoError, match=reason):
+        MessageCrypto(TOKEN, AES_KEY_43, APP_ID).decrypt(encrypted)
+
+
+def test_encrypted_reply_round_trips():
+    crypto = MessageCrypto(TOKEN, AES_KEY_43, APP_ID)
+    reply = text_reply(parse_message(TEXT_XML), "已收到 / received", NOW)
+    wrapped = trusted_fromstring(crypto.wrap_reply(reply, "1795744800", "nonce1"))
+    encrypted = wrapped.findtext("Encrypt") or ""
+    assert wrapped.findtext("MsgSignature") == msg_signature(TOKEN, "1795744800", "nonce1", encrypted)
+    assert (wrapped.findtext("TimeStamp"), wrapped.findtext("Nonce")) == ("1795744800", "nonce1")
+    assert crypto.decrypt(encrypted).decode() == reply
+
+
+@pytest.mark.parametrize("key", ["short", "!" * 43, "A" * 42, "A" * 44])
+def test_bad_encoding_aes_keys_are_refused(key):
+    with pytest.raises(CryptoError):
+        aes_key(key)
+
+
+def test_parse_envelope():
+    assert parse_envelope("<xml><ToUserName>gh_x</ToUserName><Encrypt><![CDATA[abc=]]></Encrypt></xml>") == "abc="
+    with pytest.raises(MalformedMessage, match="Encrypt"):
+        parse_envelope(TEXT_XML)

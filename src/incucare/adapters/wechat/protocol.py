@@ -1,4 +1,4 @@
-"""The WeChat Official Account push protocol (plaintext mode), as pure functions.
+"""The WeChat Official Account push protocol, as pure functions (safe mode's AES layer is in ``crypto``).
 
 WeChat's servers call our callback URL with ``signature``, ``timestamp`` and ``nonce`` in the query string;
 the signature is the SHA-1 of the token, timestamp and nonce sorted as strings and concatenated. A GET
@@ -132,19 +132,33 @@ def _text(root: Element, tag: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def parse_message(body: bytes | str) -> PushedMessage:
-    """Read one pushed XML message; raises ``MalformedMessage`` for anything WeChat would not send."""
+def _root(body: bytes | str) -> Element:
+    """The ``<xml>`` root of a body from the internet: no DTD, no entities, no external references."""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_BODY_BYTES:
         raise MalformedMessage(f"message larger than {MAX_BODY_BYTES} bytes")
     try:
-        root = fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: Element = fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise MalformedMessage(f"refused XML construct: {type(exc).__name__}") from exc
     except ParseError as exc:
         raise MalformedMessage(f"not well-formed XML: {exc}") from exc
     if root.tag != "xml":
         raise MalformedMessage(f"root element is <{root.tag}>, expected <xml>")
+    return root
+
+
+def parse_envelope(body: bytes | str) -> str:
+    """The ciphertext (``Encrypt``) of a safe-mode or compatibility-mode push; decrypt it with ``crypto``."""
+    encrypted = _text(_root(body), "Encrypt")
+    if not encrypted:
+        raise MalformedMessage("Encrypt is required in safe mode")
+    return encrypted
+
+
+def parse_message(body: bytes | str) -> PushedMessage:
+    """Read one pushed XML message; raises ``MalformedMessage`` for anything WeChat would not send."""
+    root = _root(body)
     fields = {child.tag: (child.text or "").strip() for child in root if len(child) == 0}
     to_user, from_user = _text(root, "ToUserName"), _text(root, "FromUserName")
     msg_type, created = _text(root, "MsgType").lower(), _text(root, "CreateTime")
