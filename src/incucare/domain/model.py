@@ -58,6 +58,9 @@ class DeviceStatus(LabelledEnum):
     UNDER_REPAIR = ("under_repair", "维修中", "Under repair")
     OUT_OF_SERVICE = ("out_of_service", "停用", "Out of service")
     DECOMMISSIONED = ("decommissioned", "已报废", "Decommissioned")
+    LOANER = ("loaner", "备机(在库可借)", "Loaner (in the pool)")
+    ON_LOAN = ("on_loan", "备机(借出中)", "Loaner (on loan)")
+    REPLACED = ("replaced", "已整机调换", "Replaced by a new unit")
 
 
 class ContractKind(LabelledEnum):
@@ -155,6 +158,13 @@ class EventKind(LabelledEnum):
     SELF_SERVICE = ("self_service", "客户自助排查", "Customer self-service")
     ATTACHMENT_ADDED = ("attachment_added", "添加附件", "Attachment added")
     CUSTOMER_MESSAGE = ("customer_message", "客户来信", "Message from customer")
+    REMOTE_DIAGNOSIS = ("remote_diagnosis", "总部远程诊断", "HQ remote diagnosis")
+    FIRMWARE_UPDATED = ("firmware_updated", "固件升级", "Firmware updated")
+    LOANER_SENT = ("loaner_sent", "备机已发出", "Loaner sent")
+    LOANER_RETURNED = ("loaner_returned", "备机已归还", "Loaner returned")
+    UNIT_REPLACED = ("unit_replaced", "整机调换", "Unit replaced")
+    CLAIM_FILED = ("claim_filed", "提交质量索赔", "Quality claim filed")
+    CLAIM_STATE_CHANGED = ("claim_state_changed", "质量索赔状态变更", "Quality claim state changed")
 
 
 class InboundStatus(LabelledEnum):
