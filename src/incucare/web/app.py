@@ -24,6 +24,7 @@ from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
 from incucare.web.api import kb as kb_api
 from incucare.web.api import notifications as notifications_api
+from incucare.web.api import self_service as self_service_api
 from incucare.web.api import sla_admin as sla_admin_api
 from incucare.web.api import taxonomy as taxonomy_api
 from incucare.web.api import tickets as tickets_api
@@ -90,14 +91,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(sla_admin_api.router)
     app.include_router(triage_api.router)
     app.include_router(kb_api.router)
+    app.include_router(self_service_api.router)
     app.include_router(taxonomy_api.router)
     app.include_router(users_api.router)
     app.include_router(wechat_api.router)
 
     from incucare.web.pages import routes as pages
+    from incucare.web.pages import self_service as self_service_pages
     from incucare.web.pages import sla_settings, taxonomy_editor
 
     app.include_router(pages.router)
+    app.include_router(self_service_pages.router)
     app.include_router(sla_settings.router)
     app.include_router(taxonomy_editor.router)
     return app

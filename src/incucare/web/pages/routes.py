@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -37,6 +37,7 @@ from incucare.services.auth import AuthenticationFailed, authenticate
 from incucare.services.paging import Page as ResultPage
 from incucare.web.deps import get_uow
 from incucare.web.i18n import translator
+from incucare.web.pages import self_service as portal
 from incucare.web.pages.context import (
     TEMPLATES,
     CsrfFailed,
@@ -228,7 +229,7 @@ def ticket_new(page: PageDep, q: str | None = None, serial: str | None = None) -
         if len(found) == 1:
             selected = found[0]
     return page.render("ticket_new.html", q=q or "", found=found, selected=selected, channels=list(Channel),
-                       priorities=list(Priority), form={})
+                       priorities=list(Priority), form={}, **portal.portal_context(page))
 
 
 @router.post("/tickets/new")
@@ -236,15 +237,36 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
                   description: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "portal",
                   priority: Annotated[str, Form()] = "", reporter_name: Annotated[str, Form()] = "",
                   reporter_phone: Annotated[str, Form()] = "", reported_at: Annotated[str, Form()] = "",
-                  separate: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
-    """Open the ticket; on a rule violation show the form again with the message and the input kept."""
+                  separate: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
+                  serial_typed: Annotated[str, Form()] = "", action: Annotated[str, Form()] = "",
+                  fixed_article: Annotated[str, Form()] = "",
+                  opened_articles: Annotated[list[str] | None, Form()] = None,
+                  photos: Annotated[list[UploadFile] | None, File()] = None) -> Response:
+    """Open the ticket; on a rule violation show the form again with the message and the input kept.
+
+    The customer's form also carries photos and the self-service answer ("This fixed it" on an article,
+    or the articles opened before submitting anyway); all of it is stored in the same transaction.
+    ``action=preview`` (the form without JavaScript) only shows the matching self-help articles.
+    """
+    device_serial = serial_typed.strip() or device_serial
     form = {"description": description, "channel": channel, "priority": priority,
             "reporter_name": reporter_name, "reporter_phone": reporter_phone, "reported_at": reported_at,
-            "separate": separate}
+            "separate": separate, "device_serial": device_serial}
     selected = None
+
+    def again(status: int, **extra: Any) -> Response:
+        return page.render("ticket_new.html", status_code=status, q="", found=[], selected=selected,
+                           channels=list(Channel), priorities=list(Priority), form=form,
+                           **portal.portal_context(page), **extra)
+
     try:
         check_csrf(page.request, csrf)
+        if action == "preview":
+            return again(200, suggestions=portal.deflection(description, page))
+        if not device_serial.strip():
+            raise ValidationFailed("choose the device or type its serial number", zh="请选择设备或输入序列号")
         selected = ib.get_device_by_serial(page.uow.session, page.actor, device_serial)
+        files = portal.read_photos(photos)
         when = None
         if reported_at:
             try:
@@ -263,15 +285,19 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
             reporter_phone=reporter_phone, zone=page.zone,
             join_duplicates=not (page.actor.is_staff and separate == "1"),
         )
+        answered = portal.after_open(page, opened.ticket, now=page.request.app.state.clock(), files=files,
+                                     fixed_article=fixed_article, opened=opened_articles or [])
         page.uow.commit()
     except CsrfFailed:
         return page.render("error.html", status_code=403, status=403, message=page.t("error.csrf"))
     except (DomainError, ValueError) as exc:
+        page.uow.session.rollback()
         message = exc.text(page.lang) if isinstance(exc, DomainError) else str(exc)
-        return page.render("ticket_new.html", status_code=422, q="", found=[], selected=selected,
-                           channels=list(Channel), priorities=list(Priority), form=form, error=message)
+        return again(422, error=message)
     ticket = opened.ticket
     flash(page.request, page.t("ticket.joined" if opened.joined else "ticket.created", number=ticket.number))
+    if answered:
+        flash(page.request, page.t(answered))
     return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
 
 
@@ -348,7 +374,8 @@ def ticket_detail(page: PageDep, ticket_id: int) -> Response:
                        sla_policy=ticket_sla.policy, entitlement=sla.entitlement_reason(ticket, page.lang),
                        works=works, offer=_offer_box(page, offer),
                        watchers=svc.watchers_of(session, ticket.id) if works else [],
-                       lower_tiers=[t for t in Tier if t < ticket.tier] if actor.is_manager else [])
+                       lower_tiers=[t for t in Tier if t < ticket.tier] if actor.is_manager else [],
+                       **portal.detail_context(page, ticket, events, moves))
 
 
 def _back_to_ticket(page: PageDep, ticket_id: int) -> RedirectResponse:
