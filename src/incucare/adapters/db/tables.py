@@ -647,6 +647,7 @@ class StockMovement(Base):
     at: Mapped[datetime]
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True, index=True)
 
 
 class PartReservation(Base):
