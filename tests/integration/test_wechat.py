@@ -251,7 +251,7 @@ def test_bound_contact_reports_threads_and_joins(wechat: WeChat, session_factory
     assert counts() == after_first
 
     follow_up = wechat.text(LI, f"{number} 换了气瓶还是报警", msg_id=5002)
-    assert follow_up.content.startswith(f"已收到,已补充到工单 {number}")
+    assert follow_up.content.startswith(f"已收到，已补充到工单 {number}")
     assert _inbound(session_factory, "5002").status == InboundStatus.THREADED.value
     with session_factory() as s:
         notes = s.scalars(select(TicketEvent.note).where(TicketEvent.kind == "customer_message")).all()
@@ -302,7 +302,7 @@ def test_unbound_follower_binds_then_reports(wechat: WeChat, session_factory: se
         assert contact is not None and contact.wechat_openid is None
 
     bound = wechat.text(WANG, "绑定 13900139000 sn-gmp-001", msg_id=7005)
-    assert bound.content.startswith("已绑定:王工(广州某生物制药有限公司)")
+    assert bound.content.startswith("已绑定：王工（广州某生物制药有限公司）")
     assert wechat.text(WANG, "绑定 13900139000 sn-gmp-001", msg_id=7005).content == bound.content  # retry
     with session_factory() as s:
         contact = s.get(Contact, wechat_contact_id(s, "王工"))
@@ -316,7 +316,7 @@ def test_unbound_follower_binds_then_reports(wechat: WeChat, session_factory: se
     with session_factory() as s:
         ticket = s.scalar(select(Ticket).where(Ticket.device_id == world.devices["SN-GMP-002"]))
         assert ticket is not None and ticket.channel == "wechat" and ticket.reporter_name == "王工"
-    assert "欢迎回来,王工" in wechat.event(WANG, "subscribe").content
+    assert "欢迎回来，王工" in wechat.event(WANG, "subscribe").content
 
     assert wechat.text(WANG, "解绑").content.startswith("已解除与联系人 王工 的绑定")
     assert counts()[2] == 2  # 李老师 and 赵主任 remain bound
@@ -337,7 +337,7 @@ def test_bind_cannot_take_a_contact_bound_elsewhere(wechat: WeChat, session_fact
     with session_factory() as s:
         assert s.get(Contact, wechat_contact_id(s, "赵主任")).wechat_openid == "oQ7Xs5-zhao-elsewhere-000000"
         assert s.get(Contact, wechat_contact_id(s, "王工")).wechat_openid is None
-    assert wechat.text(LI, "绑定 138-0013-8000 SN-IVF-002").content.startswith("已绑定:李老师")
+    assert wechat.text(LI, "绑定 138-0013-8000 SN-IVF-002").content.startswith("已绑定：李老师")
 
 
 def test_events_that_need_no_reply_answer_success(wechat: WeChat, counts: Callable[[], tuple[int, int, int]]):

@@ -27,14 +27,14 @@ log = logging.getLogger("incucare.wechat")
 
 _UNBIND = re.compile(r"^\s*(?:解绑|解除绑定|unbind)\s*$", re.IGNORECASE)
 
-HOW_TO_BIND = ("绑定方法:发送「绑定 手机号 设备序列号」,例如:绑定 13800138000 SN12345"
-               "(手机号为贵单位在我司登记的联系电话,序列号见培养箱铭牌)。\n"
+HOW_TO_BIND = ("绑定方法：发送「绑定 手机号 设备序列号」，例如：绑定 13800138000 SN12345"
+               "（手机号为贵单位在我司登记的联系电话，序列号见培养箱铭牌）。\n"
                "To link this WeChat account, send: bind <phone> <serial>, e.g. bind 13800138000 SN12345 "
                "(the phone registered with us, the serial from the incubator's nameplate).")
-HOW_TO_BIND_NO_SERIAL = ("绑定方法:发送「绑定 手机号」,例如:绑定 13800138000(贵单位在我司登记的联系电话)。\n"
+HOW_TO_BIND_NO_SERIAL = ("绑定方法：发送「绑定 手机号」，例如：绑定 13800138000（贵单位在我司登记的联系电话）。\n"
                          "To link this WeChat account, send: bind <phone>, e.g. bind 13800138000 "
                          "(the phone registered with us).")
-HOW_TO_REPORT = ("报修请直接发送故障现象和设备序列号,例如:SN12345 CO2 浓度一直报警;补充信息请带上工单号。\n"
+HOW_TO_REPORT = ("报修请直接发送故障现象和设备序列号，例如：SN12345 CO2 浓度一直报警；补充信息请带上工单号。\n"
                  "To report a fault, send what happens and the serial, e.g. \"SN12345 CO2 alarm keeps sounding\"; "
                  "quote the ticket number when adding to a report.")
 
@@ -69,8 +69,8 @@ def handle(session: Session, message: PushedMessage, *, now: datetime, raw: str 
 def welcome(contact: Contact | None, requires_serial: bool = True) -> str:
     """The greeting on subscribe: how to report if already bound, how to bind otherwise."""
     if contact is not None:
-        return f"欢迎回来,{contact.name}!Welcome back, {contact.name}!\n{HOW_TO_REPORT}"
-    return ("欢迎关注 CO2 培养箱售后服务号!Welcome to the CO2 incubator service account!\n"
+        return f"欢迎回来，{contact.name}！Welcome back, {contact.name}!\n{HOW_TO_REPORT}"
+    return ("欢迎关注 CO2 培养箱售后服务号！Welcome to the CO2 incubator service account!\n"
             f"{_how_to_bind(requires_serial)}\n绑定后即可在此报修 / once linked, report faults here.")
 
 
@@ -80,23 +80,23 @@ def reply_for(session: Session, message: InboundMessage, requires_serial: bool =
     status = InboundStatus(message.status)
     if ticket is not None and status is InboundStatus.TICKETED:
         serial = ticket.device.serial
-        return (f"已收到报修,工单号 {ticket.number}(设备 {serial})。一线工程师将尽快与您联系;"
+        return (f"已收到报修，工单号 {ticket.number}（设备 {serial}）。一线工程师将尽快与您联系；"
                 f"补充情况请回复并带上工单号。\n"
                 f"Received: ticket {ticket.number} (device {serial}). Our tier-1 engineers will contact you soon; "
                 f"quote the ticket number when you add details.")
     if ticket is not None and status is InboundStatus.JOINED:
-        return (f"已收到。该设备的同类故障已有工单 {ticket.number} 正在处理,您的信息已并入该工单。\n"
+        return (f"已收到。该设备的同类故障已有工单 {ticket.number} 正在处理，您的信息已并入该工单。\n"
                 f"Received. This fault is already being handled in ticket {ticket.number}; "
                 f"your message was added to it.")
     if ticket is not None and status is InboundStatus.THREADED:
-        return (f"已收到,已补充到工单 {ticket.number}。\n"
+        return (f"已收到，已补充到工单 {ticket.number}。\n"
                 f"Received and added to ticket {ticket.number}.")
     if status is InboundStatus.REVIEW and message.contact_id is None:
-        return ("已收到您的消息,客服会人工查看。您的微信尚未绑定联系人,绑定后报修可自动建单。\n"
+        return ("已收到您的消息，客服会人工查看。您的微信尚未绑定联系人，绑定后报修可自动建单。\n"
                 f"Received; our service desk will look at it. This WeChat account is not linked yet.\n"
                 f"{_how_to_bind(requires_serial)}")
     if status is InboundStatus.REVIEW:
-        return ("已收到,但未能确定是哪台设备。客服会人工处理;也可重新发送并注明设备序列号(见铭牌)。\n"
+        return ("已收到，但未能确定是哪台设备。客服会人工处理；也可重新发送并注明设备序列号（见铭牌）。\n"
                 "Received, but we could not tell which incubator it is about. Our service desk will handle it; "
                 "you may also send it again with the serial from the nameplate.")
     return "已收到。\nReceived."
@@ -120,21 +120,21 @@ def bind(session: Session, openid: str, command: BindCommand | None, *, now: dat
     if current is not None:
         if any(c.id == current.id for c in matches):
             return _bound(session, current)
-        return (f"您的微信已绑定联系人 {current.name};如需更换,请先发送「解绑」。\n"
+        return (f"您的微信已绑定联系人 {current.name}；如需更换，请先发送「解绑」。\n"
                 f"This WeChat account is already linked to {current.name}; send \"unbind\" first to change it.")
     if not matches:
         log.info("wechat bind refused for %s: no contact matches the phone and serial", openid)
-        return ("绑定失败:手机号与设备序列号不匹配。请核对后重试,或致电客服。\n"
+        return ("绑定失败：手机号与设备序列号不匹配。请核对后重试，或致电客服。\n"
                 "Not linked: the phone and serial do not match our records. Check them or call the service desk.\n"
                 f"{_how_to_bind(requires_serial)}")
     free = [c for c in matches if not c.wechat_openid]
     if not free:
         log.warning("wechat bind refused for %s: contact %s is bound to another account", openid, matches[0].id)
-        return ("该联系人已绑定其他微信账号。如需更换,请由原微信发送「解绑」,或致电客服。\n"
+        return ("该联系人已绑定其他微信账号。如需更换，请由原微信发送「解绑」，或致电客服。\n"
                 "This contact is already linked to another WeChat account; unbind it there first or call the "
                 "service desk.")
     if len(free) > 1:
-        return ("该手机号对应多位联系人,无法自动绑定,请致电客服。\n"
+        return ("该手机号对应多位联系人，无法自动绑定，请致电客服。\n"
                 "Several contacts share this phone; please call the service desk to link your account.")
     contact = free[0]
     inbound.bind_wechat(session, inbound.contact_actor(contact), contact, openid, now=now)
@@ -157,7 +157,7 @@ def unbind(session: Session, openid: str, *, now: datetime) -> str:
 def _bound(session: Session, contact: Contact) -> str:
     customer = session.get(Customer, contact.customer_id)
     org = customer.name if customer is not None else ""
-    return (f"已绑定:{contact.name}({org})。\n{HOW_TO_REPORT}\n"
+    return (f"已绑定：{contact.name}（{org}）。\n{HOW_TO_REPORT}\n"
             f"Linked to {contact.name} ({org}).")
 
 
