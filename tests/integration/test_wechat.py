@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from xml.etree.ElementTree import fromstring as parse_our_reply
 
 import httpx
@@ -280,6 +281,11 @@ def test_bound_contact_without_a_serial_waits_for_review(wechat: WeChat, session
              "<Recognition><![CDATA[SN-IVF-002 温度一直超温报警]]></Recognition><MsgId>6002</MsgId></xml>")
     heard = wechat.post(voice, LI)
     assert "工单号 T2026-" in heard.content and "SN-IVF-002" in heard.content
+
+    ancient = wechat.text_xml(LI, "SN-IVF-001 门封条破了", msg_id=6003).replace(
+        f"<CreateTime>{int(wechat.clock.now.timestamp())}</CreateTime>", "<CreateTime>1000</CreateTime>")
+    assert "工单号 T2026-" in wechat.post(ancient, LI).content  # an unbelievable CreateTime is not a reason to fail
+    assert _inbound(session_factory, "6003").received_at.replace(tzinfo=UTC) == wechat.clock.now
 
 
 def test_unbound_follower_binds_then_reports(wechat: WeChat, session_factory: sessionmaker[Session],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,6 +25,8 @@ from incucare.services.audit import record_change
 
 log = logging.getLogger("incucare.wechat")
 
+MAX_DELIVERY_DELAY = timedelta(days=1)
+"""A CreateTime older than this (or in the future) is not believed: the message counts as received now."""
 _UNBIND = re.compile(r"^\s*(?:解绑|解除绑定|unbind)\s*$", re.IGNORECASE)
 
 HOW_TO_BIND = ("绑定方法：发送「绑定 手机号 设备序列号」，例如：绑定 13800138000 SN12345"
@@ -58,9 +60,10 @@ def handle(session: Session, message: PushedMessage, *, now: datetime, raw: str 
         return unbind(session, message.from_user, now=now)
     if text and looks_like_bind(text):
         return bind(session, message.from_user, parse_bind(text), now=now, requires_serial=bind_requires_serial)
+    sent = message.created_at
     report = inbound.InboundReport(
         channel=Channel.WECHAT, external_id=message.dedupe_id, sender=message.from_user,
-        received_at=min(message.created_at, now), body=message.intake_text(), raw=raw,
+        received_at=sent if now - MAX_DELIVERY_DELAY <= sent <= now else now, body=message.intake_text(), raw=raw,
     )
     filed = inbound.receive(session, report, now=now)
     return reply_for(session, filed, bind_requires_serial)
