@@ -24,12 +24,15 @@ from incucare.adapters.db.tables import (
     Customer,
     Device,
     DeviceModel,
+    FirmwareUpdate,
+    Loan,
     PartUsage,
     Region,
     ServicePoint,
     ServiceVisit,
     Site,
     Ticket,
+    UnitReplacement,
     User,
 )
 from incucare.adapters.geo.cpca_geocoder import GeoPoint, geocode
@@ -588,6 +591,9 @@ class HistoryEntry:
     as_found: float | None = None
     as_left: float | None = None
     reference: str = ""
+    device_id: int | None = None
+    device_serial: str = ""
+    due_back: date | None = None
 
 
 def last_customer_change(session: Session, device_id: int) -> datetime | None:
@@ -667,5 +673,59 @@ def device_history(session: Session, actor: Actor, device_id: int, *, limit: int
                 ticket_id=ticket_id, ticket_number=numbers.get(ticket_id or 0, ""), parameter=c.parameter,
                 setpoint=c.setpoint, as_found=c.as_found, as_left=c.as_left, reference=c.reference_instrument,
             ))
+    entries.extend(_hq_history(session, device, numbers, visible))
     entries.sort(key=lambda e: (e.at, e.kind, e.ref_id), reverse=True)
     return Page(items=entries[offset:offset + limit], total=len(entries), limit=limit, offset=offset)
+
+
+def _hq_history(session: Session, device: Device, numbers: dict[int, str],
+                visible: Callable[[int | None, datetime], bool]) -> list[HistoryEntry]:
+    """The HQ toolbox's part of a device's history: firmware updates, loans and unit replacements.
+
+    ``device_id``/``device_serial`` name the other unit of a loan or replacement so the page links to it;
+    a replacement stays visible from the new unit even though its ticket belongs to the old one.
+    """
+    entries: list[HistoryEntry] = []
+    names = {u.id: u.full_name for u in session.scalars(select(User).where(User.id.in_(
+        select(FirmwareUpdate.performed_by_id).where(FirmwareUpdate.device_id == device.id))))}
+    for f in session.scalars(select(FirmwareUpdate).where(FirmwareUpdate.device_id == device.id)):
+        if visible(f.ticket_id, f.performed_at):
+            entries.append(HistoryEntry(
+                f.performed_at, "firmware", f.id, f"{f.from_version or '?'} → {f.to_version}", f.release_notes,
+                ticket_id=f.ticket_id, ticket_number=numbers.get(f.ticket_id or 0, ""),
+                engineer=names.get(f.performed_by_id or 0, ""), summary=f.release_notes))
+    lent = session.scalars(select(Loan).where(Loan.loaner_device_id == device.id))
+    for loan in lent:
+        customer, site = session.get(Customer, loan.customer_id), session.get(Site, loan.site_id)
+        ticket = session.get(Ticket, loan.ticket_id) if loan.ticket_id is not None else None
+        if visible(None, loan.sent_at):
+            entries.append(HistoryEntry(
+                loan.sent_at, "loan", loan.id, customer.name if customer else "",
+                f"on loan to {customer.name if customer else '?'} ({site.name if site else '?'}), due back "
+                f"{loan.due_back or '-'}" + (f", returned {loan.returned_at:%Y-%m-%d}" if loan.returned_at else ""),
+                status=loan.state, ticket_id=loan.ticket_id, ticket_number=ticket.number if ticket else "",
+                summary=site.name if site else "", due_back=loan.due_back))
+    borrowed = session.execute(select(Loan, Device.serial).join(Ticket, Ticket.id == Loan.ticket_id)
+                               .join(Device, Device.id == Loan.loaner_device_id)
+                               .where(Ticket.device_id == device.id))
+    for loan, serial in borrowed:
+        if visible(loan.ticket_id, loan.sent_at):
+            entries.append(HistoryEntry(
+                loan.sent_at, "loaner", loan.id, serial,
+                f"loaner {serial} while this unit is serviced, due back {loan.due_back or '-'}"
+                + (f", returned {loan.returned_at:%Y-%m-%d}" if loan.returned_at else ""),
+                status=loan.state, ticket_id=loan.ticket_id, ticket_number=numbers.get(loan.ticket_id or 0, ""),
+                device_id=loan.loaner_device_id, device_serial=serial, due_back=loan.due_back))
+    swaps = session.scalars(select(UnitReplacement).where(
+        (UnitReplacement.old_device_id == device.id) | (UnitReplacement.new_device_id == device.id)))
+    for r in swaps:
+        replaces = r.new_device_id == device.id
+        other = session.get(Device, r.old_device_id if replaces else r.new_device_id)
+        serial = other.serial if other else "?"
+        if visible(None if replaces else r.ticket_id, r.replaced_at):
+            entries.append(HistoryEntry(
+                r.replaced_at, "replaces" if replaces else "replaced_by", r.id, serial,
+                f"{'replaces' if replaces else 'replaced by'} {serial}: {r.reason}",
+                ticket_id=r.ticket_id, ticket_number=numbers.get(r.ticket_id or 0, ""), summary=r.reason,
+                device_id=other.id if other else None, device_serial=serial))
+    return entries
