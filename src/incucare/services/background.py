@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.config import Settings
 from incucare.services.context import Clock, system_clock
+from incucare.services.dispatch import expire_offers
 from incucare.services.notifications import DeliveryReport, deliver_due, transports_from_settings
 from incucare.services.sla_policies import quiet_calendar
 from incucare.services.sla_sweeper import SweepReport, sweep
@@ -25,6 +26,9 @@ def run_round(factory: sessionmaker[Session], settings: Settings, clock: Clock =
     """One sweep followed by one delivery pass, both as of the clock's current time."""
     now = clock()
     report = sweep(factory, now)
+    with factory() as session:
+        expire_offers(session, now=now)
+        session.commit()
     with factory() as session:
         quiet = quiet_calendar(session, now)
     delivered = deliver_due(factory, now=clock(), transports=transports_from_settings(settings), quiet_calendar=quiet)

@@ -12,6 +12,8 @@ Fields each template needs (the same in both languages; see ``required_fields``)
     handoff_offered  number owner reason due_at customer device url
     handoff_expired  number owner receiver due_at customer device url
     ticket_assigned  number tier customer device url
+    dispatch_offered number owner reason due_at customer device url
+    dispatch_failed  number receiver reason customer device url
 
 Context values may be plain values, aware datetimes (shown in Beijing time), objects with a
 ``label(lang)`` method (``LabelledEnum``, ``Tier``) or a ``{"zh": ..., "en": ...}`` mapping; the last
@@ -129,6 +131,28 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "en": Template(
             subject="[Assigned] Ticket {number} is yours",
             body="Ticket {number} ({tier}) was assigned to you; you are now its accountable owner.\n" + _FOOTER_EN,
+        ),
+    },
+    "dispatch_offered": {
+        "zh": Template(
+            subject="【派工】工单 {number} 请在 {due_at} 前接单",
+            body="{owner} 派给您现场工单 {number},请在 {due_at} 前接单或拒绝(超时将派给下一位工程师)。\n"
+                 "推荐理由:{reason}\n" + _FOOTER_ZH,
+        ),
+        "en": Template(
+            subject="[Dispatch] Ticket {number}: accept by {due_at}",
+            body="{owner} dispatches on-site ticket {number} to you. Accept or decline by {due_at}; after that it "
+                 "goes to the next engineer.\nWhy you: {reason}\n" + _FOOTER_EN,
+        ),
+    },
+    "dispatch_failed": {
+        "zh": Template(
+            subject="【派工未成功】工单 {number}:{receiver} 未接单",
+            body="{receiver} 未接工单 {number}:{reason}。请重新派工。\n" + _FOOTER_ZH,
+        ),
+        "en": Template(
+            subject="[Dispatch not accepted] Ticket {number}: {receiver}",
+            body="{receiver} did not take ticket {number}: {reason}. Please dispatch again.\n" + _FOOTER_EN,
         ),
     },
 }
