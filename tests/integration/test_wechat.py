@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
@@ -388,3 +389,14 @@ def test_safe_mode_encrypted_push_and_reply(engine: Engine, db_url: str, clock: 
         assert _inbound(session_factory, "8001").status == InboundStatus.TICKETED.value
         assert "<MsgId>8001</MsgId>" in _inbound(session_factory, "8001").raw  # the decrypted XML is kept
         peer.http.close()
+
+
+def test_concurrent_retries_of_one_message_file_it_once(wechat: WeChat,
+                                                        counts: Callable[[], tuple[int, int, int]]):
+    xml = wechat.text_xml(LI, "SN-IVF-002 温度一直超温报警", msg_id=9001)
+    before = counts()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        replies = list(pool.map(lambda _: wechat.post(xml, LI), range(3)))
+    assert {r.status for r in replies} == {200}
+    assert len({r.content for r in replies}) == 1 and "工单号 T2026-" in replies[0].content
+    assert counts() == (before[0] + 1, before[1] + 1, before[2])
