@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # wechat: Official Account message push (docs/wechat.md); no token = the callback answers 503
     wechat_token: SecretStr | None = Field(default=None, min_length=3, max_length=32,
                                            description="the Token entered in the Official Account server settings")
-    wechat_app_id: str | None = Field(default=None, max_length=32, description="AppID, shown in docs and logs")
+    wechat_app_id: str | None = Field(default=None, max_length=32, description="AppID (wx…), required for safe mode")
     wechat_timestamp_window_s: int = Field(default=300, ge=30, le=3600,
                                            description="older or newer signed requests are refused (replays)")
     wechat_bind_requires_serial: bool = Field(default=True,
