@@ -322,6 +322,8 @@ def file_message(session: Session, actor: Actor, message_id: int, *, now: dateti
     """
     message = inbound.file_message(session, actor, message_id, now=now, device_serial=device_serial,
                                    ticket_number=ticket_number, contact_id=contact_id)
+    session.flush()
+    session.expire(message, ["ticket", "contact", "customer"])  # the ids changed; relationships follow them
     if contact_id is not None:
         contact = session.get(Contact, contact_id)
         if contact is None or contact.customer_id != message.customer_id:

@@ -23,6 +23,7 @@ from incucare.web.api import auth as auth_api
 from incucare.web.api import dispatch as dispatch_api
 from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
+from incucare.web.api import intake as intake_api
 from incucare.web.api import kb as kb_api
 from incucare.web.api import notifications as notifications_api
 from incucare.web.api import self_service as self_service_api
@@ -93,11 +94,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(sla_admin_api.router)
     app.include_router(triage_api.router)
     app.include_router(kb_api.router)
+    app.include_router(intake_api.router)
     app.include_router(self_service_api.router)
     app.include_router(taxonomy_api.router)
     app.include_router(users_api.router)
     app.include_router(wechat_api.router)
 
+    from incucare.web.pages import intake as intake_pages
     from incucare.web.pages import routes as pages
     from incucare.web.pages import self_service as self_service_pages
     from incucare.web.pages import sla_settings, taxonomy_editor
@@ -105,5 +108,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(pages.router)
     app.include_router(self_service_pages.router)
     app.include_router(sla_settings.router)
+    app.include_router(intake_pages.router)
     app.include_router(taxonomy_editor.router)
     return app

@@ -270,6 +270,33 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.invalid_choice": ("选项无效: {detail}", "Invalid choice: {detail}"),
     "minutes": ("{n} 分钟", "{n} min"),
     "hours": ("{n} 小时", "{n} h"),
+    # intake review queue
+    "nav.intake": ("来信审核", "Intake review"),
+    "intake.title": ("待审核来信", "Messages waiting for review"),
+    "intake.hint": ("无法自动归档的邮件和微信消息(未知发件人、找不到设备等),最早收到的排在最前。"
+                    "请归档到设备或已有工单,或填写原因后丢弃。",
+                    "E-mail and WeChat messages that could not file themselves (unknown sender, no device found), "
+                    "oldest first. File each onto a device or an existing ticket, or discard it with a reason."),
+    "intake.forbidden": ("来信审核仅对一线客服、总部专家、售后经理和系统管理员开放",
+                         "The intake review queue is for the service desk, HQ experts, service managers and "
+                         "administrators"),
+    "intake.search_placeholder": ("发件人、主题或内容", "Sender, subject or text"),
+    "intake.sender": ("发件人", "From"),
+    "intake.received": ("收到时间", "Received"),
+    "intake.reason": ("待审核原因", "Why it waits"),
+    "intake.body": ("来信内容", "Message"),
+    "intake.no_subject": ("(无主题)", "(no subject)"),
+    "intake.no_body": ("(空消息)", "(empty message)"),
+    "intake.named_devices": ("来信中提到的设备", "Devices named in the message"),
+    "intake.or_ticket": ("或已有工单号", "or an existing ticket number"),
+    "intake.remember": ("记住发件人为该客户联系人", "Remember the sender as this customer's contact"),
+    "intake.remember_no": ("— 不记住 —", "— do not remember —"),
+    "intake.file": ("归档", "File"),
+    "intake.discard_reason": ("丢弃原因(必填)", "Reason for discarding (required)"),
+    "intake.discard": ("丢弃", "Discard"),
+    "intake.filed": ("来信已归档到工单 {number}", "Message filed on ticket {number}"),
+    "intake.discarded": ("来信已丢弃", "Message discarded"),
+    "intake.empty": ("没有待审核的来信", "No messages are waiting for review"),
     # fault taxonomy editor
     "taxonomy.title": ("故障分类与判定规则", "Fault taxonomy and triage rules"),
     "taxonomy.intro": ("系统判定(分类、响应级别、优先级)使用以下分类与关键词。修改前可先预览对标注评测集准确率的影响,"
