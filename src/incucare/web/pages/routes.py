@@ -293,7 +293,7 @@ def ticket_create(page: PageDep, device_serial: Annotated[str, Form()] = "",
     except (DomainError, ValueError) as exc:
         page.uow.session.rollback()
         message = exc.text(page.lang) if isinstance(exc, DomainError) else str(exc)
-        return again(422, error=message)
+        return again(422, error=message, photos_lost=any(p.filename for p in photos or []))
     ticket = opened.ticket
     flash(page.request, page.t("ticket.joined" if opened.joined else "ticket.created", number=ticket.number))
     if answered:

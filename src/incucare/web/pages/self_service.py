@@ -170,7 +170,7 @@ def detail_context(page: Page, ticket: Ticket, events: list[TicketEvent], moves:
 
 
 @router.get("/kb/suggest", response_class=HTMLResponse)
-def suggest_fragment(page: PageDep, q: Annotated[str, Query(max_length=4000)] = "") -> Response:
+def suggest_fragment(page: PageDep, q: Annotated[str, Query(max_length=2000)] = "") -> Response:
     """The suggestions box of the report form as an HTML fragment, fetched while the customer types.
 
     Rendered on the server so the browser inserts escaped HTML and needs no template of its own; a

@@ -13,6 +13,7 @@
   if (preview) { preview.hidden = true; }
 
   var DELAY_MS = 350;
+  var MAX_QUERY = 500;  /* the start of a report names the fault; a long URL would be refused */
   var timer = null;
   var latest = 0;
   var shown = box.children.length ? text.value.trim() : "";
@@ -34,7 +35,7 @@
     shown = q;
     var mine = ++latest;
     if (q.length < 2) { box.innerHTML = ""; return; }
-    var url = box.getAttribute("data-suggest-url") + "?" + new URLSearchParams({ q: q.slice(0, 4000) });
+    var url = box.getAttribute("data-suggest-url") + "?" + new URLSearchParams({ q: q.slice(0, MAX_QUERY) });
     fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
       .then(function (html) { if (html !== null && mine === latest) { box.innerHTML = html; } })
