@@ -29,6 +29,15 @@
     form.appendChild(input);
   }
 
+  function linksInNewTab() {
+    /* an article's cross-references must not navigate away from the half-filled form */
+    var links = box.querySelectorAll("a[href]");
+    for (var i = 0; i < links.length; i++) {
+      links[i].target = "_blank";
+      links[i].rel = "noopener";
+    }
+  }
+
   function refresh() {
     var q = text.value.trim();
     if (q === shown) { return; }
@@ -38,7 +47,9 @@
     var url = box.getAttribute("data-suggest-url") + "?" + new URLSearchParams({ q: q.slice(0, MAX_QUERY) });
     fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
-      .then(function (html) { if (html !== null && mine === latest) { box.innerHTML = html; } })
+      .then(function (html) {
+        if (html !== null && mine === latest) { box.innerHTML = html; linksInNewTab(); }
+      })
       .catch(function () { /* offline or server busy: the form still submits normally */ });
   }
 
@@ -54,5 +65,6 @@
     var link = ev.target.closest ? ev.target.closest("a[data-article]") : null;
     if (link) { markOpened(link.getAttribute("data-article")); }
   });
+  linksInNewTab();
   if (text.value.trim() && !box.children.length) { refresh(); }
 })();
