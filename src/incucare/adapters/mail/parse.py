@@ -87,13 +87,15 @@ def _codec(charset: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Text from bytes: the declared charset if it fits, else UTF-8, else GB18030, else with replacements.
+    """Text from bytes: UTF-8 if the bytes are valid UTF-8, else the declared charset, else GB18030, else
+    with replacements.
 
-    Chinese mail often declares ``us-ascii`` or nothing and sends GBK anyway; trying the strict decoders in
-    this order reads it correctly without guessing wrongly on valid UTF-8.
+    Chinese mail often declares ``us-ascii`` or nothing and sends GBK, or declares GBK and sends UTF-8.
+    Valid UTF-8 is tried first because GB18030 accepts almost any byte sequence (UTF-8 read as GB18030
+    is mojibake without an error), while real GBK text is practically never valid UTF-8.
     """
     declared = _codec(charset)
-    for name in dict.fromkeys(c for c in (declared, "utf-8", "gb18030") if c):
+    for name in dict.fromkeys(c for c in ("utf-8", declared, "gb18030") if c):
         try:
             return data.decode(name)
         except UnicodeDecodeError:
@@ -231,7 +233,8 @@ def html_to_text(html: str, *, drop_quotes: bool = True) -> str:
     parser = _HtmlText(drop_quotes=drop_quotes)
     parser.feed(html)
     parser.close()
-    return _tidy("".join(parser.parts))
+    # mail editors put every line in its own block (<div>, <p>): one line break per block reads best
+    return _tidy(re.sub(r"\n[ \t\xa0]*(?:\n[ \t\xa0]*)+", "\n", "".join(parser.parts)))
 
 
 def _tidy(text: str) -> str:
