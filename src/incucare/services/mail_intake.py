@@ -91,16 +91,15 @@ _ACK_ZH = Template(
          "—— 此邮件由系统自动发送 / This message was sent automatically.",
 )
 _ACK_EN = Template(
-    subject="[{number}] We have received your report / 已收到您的报修",
+    subject="[{number}] We have received your report",
     body="Hello {name},\n\n"
          "We have received your e-mail about device {serial}; your ticket number is {number}.{outcome_en}\n"
          "Our service desk will contact you within the response time of your service agreement. When you reply, "
          "keep [{number}] in the subject so that what you add (text and photos) joins the ticket.\n\n"
-         "{name}，您好：\n\n"
-         "我们已收到您关于设备 {serial} 的报修邮件，工单号 {number}。{outcome_zh}\n"
-         "回复本邮件时请保留主题中的 [{number}]，您补充的信息和照片会自动归入该工单。\n\n"
-         "—— This message was sent automatically / 此邮件由系统自动发送.",
+         "-- This message was sent automatically.{outcome_zh:.0}",
 )
+"""English only, for callers that pick ``lang="en"``; acknowledgements go out in the bilingual zh version.
+``{outcome_zh:.0}`` prints nothing: it is there because both languages of a template must name the same fields."""
 # The outbox renders templates from one table; the acknowledgement lives beside the rules that send it.
 TEMPLATES.setdefault(ACK_TEMPLATE, {"zh": _ACK_ZH, "en": _ACK_EN})
 
