@@ -71,6 +71,8 @@ def mail_in(
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level.lower() != "debug":  # aiosmtpd logs every SMTP command at INFO
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = build_listener(make_session_factory(_engine(settings)), settings, host=host, port=port)
     stop = threading.Event()
 
