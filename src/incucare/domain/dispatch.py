@@ -150,52 +150,72 @@ def _part_source(job: Job, engineer: Engineer, hq_parts: Mapping[str, int]) -> P
     return PartSource.UNAVAILABLE
 
 
+@dataclass(frozen=True)
+class _Scored:
+    engineer: Engineer
+    eta: int
+    travel_minutes: int
+    mode: str
+    km: float
+    meets: bool | None
+    source: PartSource
+    score: float
+
+
+def _score(job: Job, engineer: Engineer, travel: TravelModel, hq_parts: Mapping[str, int],
+           hq_transfer_minutes: int, weights: Weights) -> _Scored:
+    source = _part_source(job, engineer, hq_parts)
+    trip = travel.estimate(engineer.position, job.location)
+    eta = trip.minutes
+    if source is PartSource.SERVICE_POINT and engineer.service_point is not None:
+        detour = (travel.estimate(engineer.position, engineer.service_point).minutes
+                  + travel.estimate(engineer.service_point, job.location).minutes - eta)
+        eta += max(int(weights.pickup_minutes), detour)
+    elif source is PartSource.HQ_TRANSFER:
+        eta = max(eta, hq_transfer_minutes)
+    meets = None if job.onsite_deadline is None else job.now + timedelta(minutes=eta) <= job.onsite_deadline
+    score = (eta + (weights.late_penalty if meets is False else 0.0) + weights.per_open_job * engineer.open_jobs
+             + (weights.no_part_penalty if source is PartSource.UNAVAILABLE else 0.0))
+    return _Scored(engineer, eta, trip.minutes, trip.mode.value, trip.km, meets, source, round(score, 1))
+
+
+def _explained(job: Job, s: _Scored, names: Mapping[str, tuple[str, str]], hq_transfer_minutes: int) -> Candidate:
+    part_zh = "、".join(names.get(p, (p, p))[0] for p in job.parts)
+    part_en = ", ".join(names.get(p, (p, p))[1] for p in job.parts)
+    mode_zh = {"car": "驾车", "rail": "高铁", "flight": "飞机"}[s.mode]
+    reasons = [Reason(f"预计 {format_minutes(s.eta)} 到达({mode_zh} {s.km:.0f} km)",
+                      f"ETA {format_minutes(s.eta, 'en')} ({s.mode}, {s.km:.0f} km)")]
+    if s.source is PartSource.VAN:
+        reasons.append(Reason(f"车载库存有{part_zh}", f"has the {part_en} in the van"))
+    elif s.source is PartSource.SERVICE_POINT:
+        reasons.append(Reason(f"需回服务站取{part_zh}(已计入绕行)",
+                              f"picks up the {part_en} at the service point (detour included)"))
+    elif s.source is PartSource.HQ_TRANSFER:
+        reasons.append(Reason(f"{part_zh}需从总部调拨(约 {format_minutes(hq_transfer_minutes)})",
+                              f"the {part_en} must come from HQ (about {format_minutes(hq_transfer_minutes, 'en')})"))
+    elif s.source is PartSource.UNAVAILABLE:
+        reasons.append(Reason(f"全网无{part_zh}库存", f"no {part_en} in stock anywhere"))
+    if s.meets is False:
+        reasons.append(Reason("赶不上现场 SLA 时限", "misses the on-site deadline"))
+    elif s.meets and job.onsite_deadline is not None:
+        spare = int((job.onsite_deadline - job.now).total_seconds() // 60) - s.eta
+        reasons.append(Reason(f"满足现场时限(余 {format_minutes(spare)})",
+                              f"meets the on-site deadline ({format_minutes(spare, 'en')} to spare)"))
+    reasons.append(Reason(f"手上 {s.engineer.open_jobs} 个未完工单", f"{s.engineer.open_jobs} open jobs"))
+    return Candidate(s.engineer, s.eta, s.travel_minutes, s.mode, s.km, s.meets, s.source, s.score, tuple(reasons))
+
+
 def rank(job: Job, engineers: Sequence[Engineer], travel: TravelModel, *, hq_parts: Mapping[str, int],
          hq_transfer_minutes: int, part_names: Mapping[str, tuple[str, str]] | None = None,
          weights: Weights = Weights(), limit: int = 10) -> tuple[list[Candidate], list[Excluded]]:
-    """The best ``limit`` candidates (best first) and everyone a hard rule excluded."""
-    names = part_names or {}
-    part_zh = "、".join(names.get(p, (p, p))[0] for p in job.parts)
-    part_en = ", ".join(names.get(p, (p, p))[1] for p in job.parts)
-    candidates: list[Candidate] = []
+    """The best ``limit`` candidates (best first, with reasons) and everyone a hard rule excluded."""
+    scored: list[_Scored] = []
     excluded: list[Excluded] = []
     for engineer in engineers:
         why_not = hard_filter(job, engineer)
         if why_not is not None:
             excluded.append(Excluded(engineer, why_not))
-            continue
-        source = _part_source(job, engineer, hq_parts)
-        trip = travel.estimate(engineer.position, job.location)
-        eta = trip.minutes
-        reasons = [Reason(f"预计 {format_minutes(eta)} 到达({trip.mode.zh} {trip.km:.0f} km)",
-                          f"ETA {format_minutes(eta, 'en')} ({trip.mode.value}, {trip.km:.0f} km)")]
-        if source is PartSource.SERVICE_POINT and engineer.service_point is not None:
-            detour = travel.estimate(engineer.position, engineer.service_point).minutes
-            detour += travel.estimate(engineer.service_point, job.location).minutes - eta
-            eta += max(int(weights.pickup_minutes), detour)
-            reasons.append(Reason(f"需回服务站取{part_zh}(含绕行,到达 {format_minutes(eta)})",
-                                  f"picks up the {part_en} at the service point (ETA with detour "
-                                  f"{format_minutes(eta, 'en')})"))
-        elif source is PartSource.VAN:
-            reasons.append(Reason(f"车载库存有{part_zh}", f"has the {part_en} in the van"))
-        elif source is PartSource.HQ_TRANSFER:
-            eta = max(eta, hq_transfer_minutes)
-            reasons.append(Reason(f"{part_zh}需从总部调拨(约 {format_minutes(hq_transfer_minutes)})",
-                                  f"the {part_en} must come from HQ (about "
-                                  f"{format_minutes(hq_transfer_minutes, 'en')})"))
-        elif source is PartSource.UNAVAILABLE:
-            reasons.append(Reason(f"全网无{part_zh}库存", f"no {part_en} in stock anywhere"))
-        meets = None if job.onsite_deadline is None else job.now + timedelta(minutes=eta) <= job.onsite_deadline
-        if meets is False:
-            reasons.append(Reason("赶不上现场 SLA 时限", "misses the on-site deadline"))
-        elif meets:
-            spare = int((job.onsite_deadline - job.now).total_seconds() // 60) - eta if job.onsite_deadline else 0
-            reasons.append(Reason(f"满足现场时限(余 {format_minutes(spare)})",
-                                  f"meets the on-site deadline ({format_minutes(spare, 'en')} to spare)"))
-        reasons.append(Reason(f"手上 {engineer.open_jobs} 个未完工单", f"{engineer.open_jobs} open jobs"))
-        score = (eta + (weights.late_penalty if meets is False else 0.0) + weights.per_open_job * engineer.open_jobs
-                 + (weights.no_part_penalty if source is PartSource.UNAVAILABLE else 0.0))
-        candidates.append(Candidate(engineer, eta, trip.minutes, trip.mode.value, trip.km, meets, source,
-                                    round(score, 1), tuple(reasons)))
-    candidates.sort(key=lambda c: (c.score, c.eta_minutes, c.engineer.user_id))
-    return candidates[:limit], excluded
+        else:
+            scored.append(_score(job, engineer, travel, hq_parts, hq_transfer_minutes, weights))
+    scored.sort(key=lambda c: (c.score, c.eta, c.engineer.user_id))
+    return [_explained(job, s, part_names or {}, hq_transfer_minutes) for s in scored[:limit]], excluded

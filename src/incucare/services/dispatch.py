@@ -13,14 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from incucare.adapters.db.tables import (
     DispatchOffer,
     EngineerProfile,
     Part,
+    ServicePoint,
     StockLevel,
     Ticket,
     User,
@@ -54,9 +56,9 @@ DISPATCHERS = frozenset({Role.ADMIN, Role.SERVICE_MANAGER, Role.DISPATCHER, Role
 FIELD = frozenset({Role.ENGINEER, Role.PARTNER})
 BUSY = (TicketStatus.DISPATCHED, TicketStatus.ACCEPTED, TicketStatus.EN_ROUTE, TicketStatus.ON_SITE)
 """Statuses in which a job sits on an engineer's list."""
-NEAR_DEGREES = 4.0
-"""The first search box around the site (about 440 km north-south); wider only when too few are near."""
-MIN_POOL = 8
+NEAR_DEGREES = (2.0, 4.0, 8.0, 16.0)
+"""Search boxes around the site (2° is about 220 km north-south); the next one only when too few are inside."""
+MIN_POOL = 20
 HQ_TRANSFER_MINUTES = 24 * 60
 """Express courier from the HQ warehouse to any service point: next day (the long-lead flag adds more)."""
 DEFAULT_ACCEPT_MINUTES = 30
@@ -112,19 +114,47 @@ def job_for(session: Session, ticket: Ticket, now: datetime) -> Job:
                onsite_deadline=onsite.due_at if onsite is not None else None, now=now)
 
 
-def _profiles(session: Session, near: GeoPoint, region_id: int | None, actor: Actor) -> list[EngineerProfile]:
-    query = (select(EngineerProfile).join(User, User.id == EngineerProfile.user_id)
-             .options(joinedload(EngineerProfile.user), joinedload(EngineerProfile.home_service_point))
+@dataclass(frozen=True)
+class _Row:
+    user_id: int
+    name: str
+    skills: list[str]
+    certifications: list[str]
+    tools: list[str]
+    on_call: bool
+    calendar_id: int | None
+    max_jobs: int
+    latitude: float | None
+    longitude: float | None
+    point_id: int
+    point_latitude: float | None
+    point_longitude: float | None
+
+
+def _roster(session: Session, near: GeoPoint, actor: Actor) -> list[_Row]:
+    """Field engineers around ``near``: a box that doubles (2°, 4°, 8°, 16°) until enough are inside, then all.
+
+    Plain column rows, not ORM objects: this runs for every ranking and the roster can be thousands long.
+    """
+    query = (select(EngineerProfile.user_id, User.full_name, User.skills, EngineerProfile.certifications,
+                    EngineerProfile.tools, EngineerProfile.on_call, EngineerProfile.calendar_id,
+                    EngineerProfile.max_jobs_per_day, EngineerProfile.latitude, EngineerProfile.longitude,
+                    EngineerProfile.home_service_point_id, ServicePoint.latitude, ServicePoint.longitude)
+             .join(User, User.id == EngineerProfile.user_id)
+             .join(ServicePoint, ServicePoint.id == EngineerProfile.home_service_point_id)
              .where(User.active.is_(True), User.role.in_([r.value for r in FIELD])))
     if actor.role is Role.PARTNER:
         query = query.where(User.region_id == actor.region_id)
-    box = query.where(EngineerProfile.latitude.between(near.latitude - NEAR_DEGREES, near.latitude + NEAR_DEGREES),
-                      EngineerProfile.longitude.between(near.longitude - NEAR_DEGREES * 1.3,
-                                                        near.longitude + NEAR_DEGREES * 1.3))
-    rows = list(session.scalars(box))
-    if len(rows) < MIN_POOL:
-        rows = list(session.scalars(query))
-    return rows
+    rows: list[Any] = []
+    for degrees in NEAR_DEGREES:
+        rows = list(session.execute(query.where(
+            EngineerProfile.latitude.between(near.latitude - degrees, near.latitude + degrees),
+            EngineerProfile.longitude.between(near.longitude - degrees * 1.3, near.longitude + degrees * 1.3))))
+        if len(rows) >= MIN_POOL:
+            break
+    else:
+        rows = list(session.execute(query))
+    return [_Row(*row) for row in rows]
 
 
 def _stock(session: Session, parts: tuple[str, ...], *, engineer_ids: list[int],
@@ -153,12 +183,12 @@ def _stock(session: Session, parts: tuple[str, ...], *, engineer_ids: list[int],
     return vans, points, hq
 
 
-def _on_duty(session: Session, profile: EngineerProfile, now: datetime, cache: CalendarCache) -> bool:
-    if profile.on_call:
+def _on_duty(session: Session, on_call: bool, calendar_id: int | None, now: datetime, cache: CalendarCache) -> bool:
+    if on_call:
         return True
-    if profile.calendar_id is None:
+    if calendar_id is None:
         return _office_hours().is_working_time(now)
-    row = session.get(WorkCalendarRow, profile.calendar_id)
+    row = session.get(WorkCalendarRow, calendar_id)
     return row is not None and cache.get(session, row, now.date()).is_working_time(now)
 
 
@@ -168,28 +198,26 @@ def rank_for_ticket(session: Session, actor: Actor, ticket_id: int, *, now: date
     _check_dispatcher(actor)
     ticket = get_ticket(session, actor, ticket_id)
     job = job_for(session, ticket, now)
-    profiles = [p for p in _profiles(session, job.location, ticket.region_id, actor) if p.user_id not in exclude]
-    ids = [p.user_id for p in profiles]
+    roster = [r for r in _roster(session, job.location, actor) if r.user_id not in exclude]
+    ids = [r.user_id for r in roster]
     busy = dict(session.execute(
         select(Ticket.assignee_id, func.count()).where(Ticket.assignee_id.in_(ids),
                                                        Ticket.status.in_([s.value for s in BUSY]))
         .group_by(Ticket.assignee_id)).all()) if ids else {}
-    vans, points, hq = _stock(session, job.parts, engineer_ids=ids,
-                              point_ids=sorted({p.home_service_point_id for p in profiles}))
+    vans, points, hq = _stock(session, job.parts, engineer_ids=ids, point_ids=sorted({r.point_id for r in roster}))
     cache = CalendarCache()
     engineers = []
-    for p in profiles:
-        point = p.home_service_point
-        base = GeoPoint(point.latitude, point.longitude) if point.latitude is not None and point.longitude else None
-        here = GeoPoint(p.latitude, p.longitude) if p.latitude is not None and p.longitude is not None else base
+    for r in roster:
+        base = GeoPoint(r.point_latitude, r.point_longitude) if (
+            r.point_latitude is not None and r.point_longitude is not None) else None
+        here = GeoPoint(r.latitude, r.longitude) if r.latitude is not None and r.longitude is not None else base
         if here is None:
             continue
         engineers.append(Engineer(
-            user_id=p.user_id, name=p.user.full_name, position=here, service_point=base,
-            skills=frozenset(p.user.skills or ()), certifications=frozenset(p.certifications or ()),
-            tools=frozenset(p.tools or ()), on_duty=_on_duty(session, p, now, cache),
-            open_jobs=int(busy.get(p.user_id, 0)), max_jobs=p.max_jobs_per_day,
-            van_parts=vans.get(p.user_id, {}), service_point_parts=points.get(p.home_service_point_id, {})))
+            user_id=r.user_id, name=r.name, position=here, service_point=base, skills=frozenset(r.skills or ()),
+            certifications=frozenset(r.certifications or ()), tools=frozenset(r.tools or ()),
+            on_duty=_on_duty(session, r.on_call, r.calendar_id, now, cache), open_jobs=int(busy.get(r.user_id, 0)),
+            max_jobs=r.max_jobs, van_parts=vans.get(r.user_id, {}), service_point_parts=points.get(r.point_id, {})))
     names = {n: (zh, en) for n, zh, en in session.execute(
         select(Part.number, Part.name_zh, Part.name_en).where(Part.number.in_(job.parts)))} if job.parts else {}
     ranked, excluded = rank(job, engineers, TRAVEL, hq_parts=hq, hq_transfer_minutes=HQ_TRANSFER_MINUTES,
