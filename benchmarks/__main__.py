@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_api, bench_dispatch, bench_kb, bench_sla_deadlines, bench_sla_sweep, bench_triage, bench_vrptw
+from benchmarks import (
+    bench_api,
+    bench_dispatch,
+    bench_kb,
+    bench_sla_deadlines,
+    bench_sla_sweep,
+    bench_triage,
+    bench_vrptw,
+)
 
 SUITES = {"api": bench_api.main, "sla_deadlines": bench_sla_deadlines.main, "sla_sweep": bench_sla_sweep.main,
           "triage": bench_triage.main, "kb": bench_kb.main, "vrptw": bench_vrptw.main,

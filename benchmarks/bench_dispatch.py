@@ -108,7 +108,7 @@ def _build(factory: object, rng: random.Random) -> list[int]:
                                        for i in range(chunk, chunk + 10_000)])
         s.commit()
         tickets = []
-        for i in range(200):
+        for _ in range(200):
             opened = open_ticket(s, SYSTEM, now=NOW, device_serial=f"BENCH-{rng.randrange(100_000):06d}",
                                  description="CO2 传感器读数不准,校准失败", channel=Channel.PHONE,
                                  join_duplicates=False)
