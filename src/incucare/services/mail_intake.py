@@ -359,7 +359,8 @@ def review_hints(session: Session, message: InboundMessage, *, limit: int = 10) 
     if customer_ids:
         conditions.append(Contact.customer_id.in_(customer_ids))
     if domain and domain not in PUBLIC_MAIL_DOMAINS:
-        same_domain = select(Contact.customer_id).where(func.lower(Contact.email).like(f"%@{domain}"))
+        same_domain = select(Contact.customer_id).where(func.lower(Contact.email).endswith(f"@{domain}",
+                                                                                            autoescape=True))
         conditions.append(Contact.customer_id.in_(same_domain))
     contacts: list[Contact] = []
     if conditions:
