@@ -254,15 +254,14 @@ def _loans_visible(actor: Actor) -> Any:
 def _loan_views(session: Session, loans: list[Loan], today: date) -> list[LoanView]:
     if not loans:
         return []
-    serials = dict(session.execute(select(Device.id, Device.serial)
-                                   .where(Device.id.in_({x.loaner_device_id for x in loans}))).tuples().all())
-    customers = dict(session.execute(select(Customer.id, Customer.name)
-                                     .where(Customer.id.in_({x.customer_id for x in loans}))).tuples().all())
-    sites = dict(session.execute(select(Site.id, Site.name).where(Site.id.in_({x.site_id for x in loans})))
-                 .tuples().all())
+    serials = serials_of(session, {x.loaner_device_id for x in loans})
+    customers = {i: name for i, name in session.execute(
+        select(Customer.id, Customer.name).where(Customer.id.in_({x.customer_id for x in loans})))}
+    sites = {i: name for i, name in session.execute(
+        select(Site.id, Site.name).where(Site.id.in_({x.site_id for x in loans})))}
     ticket_ids = {x.ticket_id for x in loans if x.ticket_id is not None}
-    numbers = dict(session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(ticket_ids)))
-                   .tuples().all()) if ticket_ids else {}
+    numbers = {i: number for i, number in session.execute(
+        select(Ticket.id, Ticket.number).where(Ticket.id.in_(ticket_ids)))} if ticket_ids else {}
     return [LoanView(x, serials.get(x.loaner_device_id, ""), customers.get(x.customer_id, ""),
                      sites.get(x.site_id, ""), numbers.get(x.ticket_id or 0, ""),
                      rules.days_overdue(LoanState(x.state), x.due_back, today)) for x in loans]
@@ -497,11 +496,12 @@ def replacements(session: Session, actor: Actor, *, device_id: int | None = None
     return list(session.scalars(query))
 
 
-def serials(session: Session, device_ids: set[int]) -> dict[int, str]:
+def serials_of(session: Session, device_ids: set[int]) -> dict[int, str]:
     """Serial numbers of some devices (for lists that show both ends of a replacement or loan)."""
     if not device_ids:
         return {}
-    return dict(session.execute(select(Device.id, Device.serial).where(Device.id.in_(device_ids))).tuples().all())
+    rows = session.execute(select(Device.id, Device.serial).where(Device.id.in_(device_ids)))
+    return {i: serial for i, serial in rows}
 
 
 # ---------------------------------------------------------------- quality claims
@@ -639,4 +639,4 @@ def user_names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
     ids = {i for i in user_ids if i is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(User.id, User.full_name).where(User.id.in_(ids))).tuples().all())
+    return {i: name for i, name in session.execute(select(User.id, User.full_name).where(User.id.in_(ids)))}

@@ -21,6 +21,7 @@ from incucare.services.context import Clock, system_clock
 from incucare.services.sla_policies import ensure_presets
 from incucare.web.api import auth as auth_api
 from incucare.web.api import dispatch as dispatch_api
+from incucare.web.api import hq as hq_api
 from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
 from incucare.web.api import intake as intake_api
@@ -99,7 +100,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(taxonomy_api.router)
     app.include_router(users_api.router)
     app.include_router(wechat_api.router)
+    app.include_router(hq_api.router)
 
+    from incucare.web.pages import hq as hq_pages
     from incucare.web.pages import intake as intake_pages
     from incucare.web.pages import routes as pages
     from incucare.web.pages import self_service as self_service_pages
@@ -110,4 +113,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(sla_settings.router)
     app.include_router(intake_pages.router)
     app.include_router(taxonomy_editor.router)
+    app.include_router(hq_pages.router)
     return app
