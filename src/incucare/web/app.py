@@ -27,6 +27,7 @@ from incucare.web.api import installed_base as ib_api
 from incucare.web.api import intake as intake_api
 from incucare.web.api import kb as kb_api
 from incucare.web.api import notifications as notifications_api
+from incucare.web.api import parts as parts_api
 from incucare.web.api import self_service as self_service_api
 from incucare.web.api import sla_admin as sla_admin_api
 from incucare.web.api import taxonomy as taxonomy_api
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(taxonomy_api.router)
     app.include_router(users_api.router)
     app.include_router(wechat_api.router)
+    app.include_router(parts_api.router)
     app.include_router(hq_api.router)
 
     from incucare.web.pages import hq as hq_pages
