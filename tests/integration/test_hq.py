@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from incucare.adapters.db.tables import AuditRecord, Device
 from incucare.adapters.db.uow import UnitOfWork
+from incucare.domain.errors import Conflict
+from incucare.domain.model import Channel, CustomerKind, Role
+from incucare.services import hq
+from incucare.services import installed_base as ib
+from incucare.services.context import SYSTEM, Actor
 from incucare.services.hq import loan_for_device
+from incucare.services.tickets import open_ticket
 from tests.world import PASSWORD
 
 TODAY = "2026-11-27"  # the FakeClock's date in Beijing
@@ -452,3 +459,34 @@ def test_hq_pages_are_for_hq_roles_only(client, login):
     assert 'data-nav="hq"' not in client.get("/tickets").text
     _login_page(client, "customer")
     assert client.get("/hq").status_code == 403
+
+
+def test_concurrent_requests_for_the_last_loaner_one_wins_the_others_are_told(session_factory, world, clock):
+    manager = Actor(user_id=world.users["manager"], name="manager", role=Role.SERVICE_MANAGER)
+    with UnitOfWork(session_factory) as uow:
+        store = ib.create_customer(uow.session, SYSTEM, now=clock.now, code="C-HQ", name="总部备机库",
+                                   kind=CustomerKind.DISTRIBUTOR)
+        site = ib.create_site(uow.session, SYSTEM, now=clock.now, customer_id=store.id, name="备机库",
+                              address="湖北省武汉市洪山区光谷大道1号")
+        loaner = ib.create_device(uow.session, SYSTEM, now=clock.now, serial="SN-LOAN-9",
+                                  model_id=world.models["hf90"], site_id=site.id).id
+        hq.enrol_loaner(uow.session, manager, loaner, now=clock.now)
+        tickets = [open_ticket(uow.session, manager, now=clock.now, device_serial=serial, description="温度超限",
+                               channel=Channel.PHONE).ticket.id for serial in ("SN-IVF-001", "SN-GMP-001")]
+        uow.commit()
+
+    def one(i: int) -> str:
+        with UnitOfWork(session_factory) as uow:
+            try:
+                hq.send_loaner(uow.session, manager, now=clock.now, loaner_device_id=loaner,
+                               ticket_id=tickets[i % 2], due_back=date(2026, 12, 20))
+                uow.commit()
+                return "sent"
+            except Conflict:
+                return "refused"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(one, range(6)))
+    assert outcomes == ["refused"] * 5 + ["sent"]
+    with UnitOfWork(session_factory) as uow:
+        assert hq.list_loans(uow.session, manager, now=clock.now).total == 1
