@@ -19,6 +19,7 @@ from incucare.adapters.db.tables import (
     ContractDevice,
     Customer,
     Device,
+    EngineerProfile,
     Region,
     ServicePoint,
     ServiceVisit,
@@ -29,7 +30,9 @@ from incucare.adapters.db.tables import (
 )
 from incucare.domain.model import OPEN_STATUSES, ContractKind, CustomerKind, Role, TicketStatus
 from incucare.services.auth import authenticate
+from incucare.services.context import Actor
 from incucare.services.demo import DEMO_PASSWORD, DemoSummary, demo_present, load_demo
+from incucare.services.dispatch import rank_for_ticket
 
 NOW = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 LOGINS = {
@@ -143,6 +146,22 @@ def test_small_demo_loads_consistently_and_logins_work(session_factory: sessionm
         assert {"en_route", "on_site", "waiting_parts"} <= set(live)
         _assert_consistent(session)
         _assert_customer_login(session)
+        _assert_dispatch_works(session)
+
+
+def _assert_dispatch_works(session: Session) -> None:
+    """Every field engineer has a profile, and a Wuhan visit ranks a Wuhan engineer first."""
+    engineers = session.scalars(select(User).where(User.role == "engineer")).all()
+    profiles = {p.user_id: p for p in session.scalars(select(EngineerProfile))}
+    assert {e.id for e in engineers} <= set(profiles)
+    assert all({"installation", "pm"} <= set(e.skills) for e in engineers)
+    ticket = session.scalar(select(Ticket).join(Site, Site.id == Ticket.site_id).where(
+        Site.city == "武汉市", Ticket.category.in_(["co2_control", "temperature_control"])).limit(1))
+    assert ticket is not None
+    ranking = rank_for_ticket(session, Actor(user_id=None, name="t", role=Role.DISPATCHER), ticket.id, now=NOW)
+    assert ranking.candidates
+    first = session.get(User, ranking.candidates[0].engineer.user_id)
+    assert first is not None and session.get(ServicePoint, first.service_point_id).city == "武汉市"
 
 
 def test_full_demo_has_the_promised_shape(tmp_path: Path) -> None:

@@ -24,6 +24,19 @@ CATEGORY_TOOLS: dict[str, frozenset[str]] = {
     "installation_pm": frozenset({"co2_analyser", "reference_thermometer"}),
 }
 """Tools a visit for each fault category cannot do without (the calibration kit is useless left at base)."""
+SKILL_LABELS: dict[str, tuple[str, str]] = {
+    "co2": ("CO2 系统", "CO2 system"), "calibration": ("校准", "calibration"), "valves": ("电磁阀", "valves"),
+    "gas": ("气路", "gas lines"), "heating": ("加热系统", "heating"), "mechanical": ("机械/门体", "mechanical"),
+    "electronics": ("电子/主板", "electronics"), "o2": ("O2 系统", "O2 system"), "tri_gas": ("三气培养箱", "tri-gas"),
+    "firmware": ("固件", "firmware"), "decontamination": ("消毒灭菌", "decontamination"),
+    "installation": ("安装", "installation"), "pm": ("预防性维护", "preventive maintenance"),
+    "quality": ("质量", "quality"), "account_management": ("客户关系", "account management"),
+}
+TOOL_LABELS: dict[str, tuple[str, str]] = {
+    "co2_analyser": ("CO2 分析仪", "CO2 analyser"), "calibration_gas": ("校准标准气", "calibration gas"),
+    "o2_analyser": ("O2 分析仪", "O2 analyser"),
+    "reference_thermometer": ("带证书的标准温度计", "certified thermometer"),
+}
 REMOTE_SKILLS = frozenset({"remote_support"})
 """Skills of the remote desk that say nothing about who can work on site."""
 
@@ -119,6 +132,10 @@ def _missing(required: Iterable[str], available: frozenset[str]) -> list[str]:
     return sorted(r for r in required if r not in available)
 
 
+def _labels(keys: list[str], table: Mapping[str, tuple[str, str]]) -> tuple[str, str]:
+    return ("、".join(table.get(k, (k, k))[0] for k in keys), ", ".join(table.get(k, (k, k))[1] for k in keys))
+
+
 def hard_filter(job: Job, engineer: Engineer) -> Reason | None:
     """Why ``engineer`` may not take ``job``, or None when they may."""
     if not engineer.on_duty:
@@ -128,12 +145,14 @@ def hard_filter(job: Job, engineer: Engineer) -> Reason | None:
                       f"day is full ({engineer.open_jobs}/{engineer.max_jobs} jobs)")
     skills = _missing(job.skills, engineer.skills)
     if skills:
-        return Reason(f"缺少技能:{'、'.join(skills)}", f"missing skills: {', '.join(skills)}")
+        zh, en = _labels(skills, SKILL_LABELS)
+        return Reason(f"缺少技能:{zh}", f"missing skills: {en}")
     if job.model and engineer.certifications and job.model not in engineer.certifications:
         return Reason(f"未取得 {job.model} 机型认证", f"not certified for {job.model}")
     tools = _missing(job.tools, engineer.tools)
     if tools:
-        return Reason(f"缺少工具:{'、'.join(tools)}", f"missing tools: {', '.join(tools)}")
+        zh, en = _labels(tools, TOOL_LABELS)
+        return Reason(f"缺少工具:{zh}", f"missing tools: {en}")
     return None
 
 

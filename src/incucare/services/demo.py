@@ -53,6 +53,7 @@ from incucare.domain.model import (
 from incucare.services import demo_catalogue as cat
 from incucare.services.auth import actor_for, hash_password
 from incucare.services.context import Actor
+from incucare.services.demo_network import add_profiles
 from incucare.services.handoffs import accept_handoff, offer_handoff
 from incucare.services.sla_policies import ensure_presets
 from incucare.services.tickets import add_comment, move_ticket, open_ticket
@@ -65,7 +66,8 @@ DEMO_CUSTOMER_CODE = "C00001"
 HISTORY_DAYS = 120
 FULL_CUSTOMERS, FULL_DEVICES, FULL_TICKETS = 300, 2000, 700
 CST = ZoneInfo("Asia/Shanghai")
-SKILLS = ("co2_sensor", "calibration", "mainboard", "door_seal", "firmware", "tri_gas")
+SKILLS = ("co2", "calibration", "electronics", "mechanical", "firmware", "tri_gas")
+"""Field skills, in the fault taxonomy's vocabulary (``data/triage/taxonomy.json``) so dispatch can match them."""
 
 S = TicketStatus
 T = TypeVar("T")
@@ -368,6 +370,7 @@ class _Loader:
         self.add_customers(session, points[len(cat.SERVICE_POINTS):])
         self.add_devices(session)
         self.add_contracts(session)
+        add_profiles(session, self.engineers, {p.id: p for p in self.points.values()}, random.Random(SEED + 5))
 
     def plan_customers(self) -> None:
         count = max(12, round(FULL_CUSTOMERS * self.scale))
@@ -497,7 +500,7 @@ class _Loader:
             point = self.points[spec.code]
             for n in range(1, spec.engineers + (0 if spec.code == "WH" else 1)):
                 name, _pinyin = self.person_name()
-                skills = ["co2_sensor", "calibration"]
+                skills = ["co2", "calibration"]
                 skills += sorted(self.rng.sample(SKILLS[2:], self.rng.randint(1, 4)), key=SKILLS.index)
                 username = f"eng.{spec.code.lower()}{n:02d}"
                 user = User(username=username, password_hash=password, full_name=name, role=Role.ENGINEER.value,
