@@ -71,7 +71,9 @@ def test_normalise_folds_full_width_and_case():
     ("能不能把温度单位改成华氏度", "setup_usage", Tier.REMOTE, Priority.LOW),
     ("VIP 客户 问一下 报警延时怎么设置", "setup_usage", Tier.REMOTE, Priority.LOW),
     ("请提供IQ/OQ文件", "installation_pm", Tier.REMOTE, Priority.LOW),
-    ("the water pan has green slime growing in it, how do we clean it", "contamination", Tier.REMOTE, Priority.LOW),
+    # growth in the pan is something wrong now, so not a plain question: normal (README priority rule 3)
+    ("the water pan has green slime growing in it, how do we clean it", "contamination", Tier.REMOTE,
+     Priority.NORMAL),
     # sensor or control
     ("co2 sensor reading stuck at 5.0 no matter what", "co2_sensor", Tier.ONSITE, Priority.NORMAL),
     ("co2 reads 6% but our fyrite says 4.5%", "co2_sensor", Tier.ONSITE, Priority.NORMAL),

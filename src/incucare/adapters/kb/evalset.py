@@ -72,3 +72,39 @@ def accuracy(taxonomy: Taxonomy) -> dict[str, float]:
     """Category, tier and priority accuracy of ``taxonomy`` on the tuning and dev sets together (rounded to 0.1 %)."""
     scores: dict[str, float] = evaluate(load_eval_set(TUNING) + load_eval_set(DEV), taxonomy)["accuracy"]
     return {key: round(value * 100, 1) for key, value in scores.items()}
+
+
+def cross_validate(k: int = 5, alpha: float | None = None, weight: float | None = None,
+                   data: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
+    """k-fold cross-validation of the statistical layer over the tuning and dev sets together.
+
+    Fold ``i`` holds the reports at positions ``i, i+k, …``; its model is trained on the other reports plus
+    the articles and taxonomy phrases, and the whole engine (rules + model) is scored on the fold. Returns the
+    accuracies (in %) with the model ("with_model"), of the rules alone ("rules_only"), both over all
+    reports, and the same two on the dev reports only ("dev_with_model", "dev_rules_only").
+    """
+    from incucare.adapters.kb.taxonomy import parse_taxonomy, shipped_taxonomy_data
+    from incucare.adapters.kb.textmodel import ALPHA, WEIGHT, article_docs, report_docs, taxonomy_docs, train
+
+    data = data or shipped_taxonomy_data()
+    classes = [raw["key"] for raw in data["categories"]]
+    items = load_eval_set(TUNING) + load_eval_set(DEV)
+    dev_ids = {item["id"] for item in load_eval_set(DEV)}
+    background = article_docs() + taxonomy_docs(data)
+    rules_only = parse_taxonomy(data, model=False)
+    right = {name: Counter[str]() for name in ("with_model", "rules_only", "dev_with_model", "dev_rules_only")}
+    for fold in range(k):
+        test = [item for i, item in enumerate(items) if i % k == fold]
+        rest = [item for i, item in enumerate(items) if i % k != fold]
+        model = train(report_docs(rest) + background, classes, ALPHA if alpha is None else alpha,
+                      WEIGHT if weight is None else weight)
+        for name, tax in (("with_model", parse_taxonomy(data, model=model)), ("rules_only", rules_only)):
+            for item in test:
+                result = triage(item["text"], context_of(item), tax)
+                got = {"category": result.category.key, "tier": int(result.tier), "priority": result.priority.value}
+                for half in (name, f"dev_{name}") if item["id"] in dev_ids else (name,):
+                    right[half]["n"] += 1
+                    for key, value in got.items():
+                        right[half][key] += value == item[key]
+    return {name: {key: round(100 * c[key] / c["n"], 1) for key in ("category", "tier", "priority")}
+            for name, c in right.items()}

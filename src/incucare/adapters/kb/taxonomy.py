@@ -8,11 +8,15 @@ from importlib import resources
 from typing import Any
 
 from incucare.domain.model import Tier
-from incucare.domain.triage import Category, PartHint, Taxonomy
+from incucare.domain.triage import Category, PartHint, Taxonomy, TextModel
 
 
-def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
-    """Build the domain taxonomy from its JSON form, refusing unknown tiers or empty categories."""
+def parse_taxonomy(data: dict[str, Any], model: TextModel | bool | None = True) -> Taxonomy:
+    """Build the domain taxonomy from its JSON form, refusing unknown tiers or empty categories.
+
+    ``model``: ``True`` attaches the shipped statistical layer (``adapters.kb.textmodel``), ``False`` or
+    ``None`` none, or a given model.
+    """
     categories = []
     for raw in data["categories"]:
         if not raw["keywords"]["zh"] and not raw["keywords"]["en"]:
@@ -26,7 +30,11 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
         ))
     rules = {name: (tuple(p.lower() for p in r["zh"]), tuple(p.lower() for p in r["en"]))
              for name, r in data["rules"].items()}
-    return Taxonomy(tuple(categories), rules)
+    if model is True:
+        from incucare.adapters.kb.textmodel import shipped_model
+
+        model = shipped_model()
+    return Taxonomy(tuple(categories), rules, model if isinstance(model, TextModel) else None)
 
 
 def shipped_taxonomy_data() -> dict[str, Any]:
