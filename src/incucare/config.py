@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
     session_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1)
     max_upload_mb: int = Field(default=20, ge=1)
+    max_request_mb: int = Field(default=64, ge=1, description="Any request body above this gets a 413 unread")
     log_level: str = "info"
     sweep_interval_s: float = Field(default=30.0, ge=0, description="0 disables the in-app SLA sweeper")
     smtp_host: str = "127.0.0.1"

@@ -122,3 +122,17 @@ def test_only_the_desk_works_the_review_queue(session_factory, contacts, world):
                 customer_id=world.customers["ivf"], region_id=world.regions.get("central"))
             with pytest.raises(PermissionDenied):
                 inbound.list_messages(s, actor)
+
+
+def test_a_sender_is_never_remembered_on_another_customers_contact(session_factory, contacts, world, clock):
+    with session_factory() as s:
+        wx = inbound.receive(s, _report("CO2 报警", sender="o-stranger", mid="wx9", channel=Channel.WECHAT,
+                                        clock=clock), now=clock.now)
+        s.commit()
+        with pytest.raises(ValidationFailed):
+            inbound.file_message(s, _agent(world), wx.id, now=clock.now, device_serial="SN-IVF-001",
+                                 contact_id=contacts["gmp"])
+        s.rollback()
+        assert s.get(Contact, contacts["gmp"]).wechat_openid == "o-gmp-li"
+        assert s.get(InboundMessage, wx.id).status == InboundStatus.REVIEW.value
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0

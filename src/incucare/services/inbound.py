@@ -202,8 +202,6 @@ def file_message(session: Session, actor: Actor, message_id: int, *, now: dateti
         raise ValidationFailed("give a device serial or a ticket number", zh="请填写设备序列号或工单号",
                                details=[{"field": "device_serial", "message": "required"}])
     channel = Channel(message.channel)
-    if contact_id is not None:
-        _remember_sender(session, actor, message, contact_id, now)
     text = "\n".join(p for p in (message.subject, message.body) if p.strip()) or "(空消息 / empty message)"
     if ticket_number:
         ticket = tickets.get_ticket_by_number(session, actor, ticket_number.strip())
@@ -220,6 +218,8 @@ def file_message(session: Session, actor: Actor, message_id: int, *, now: dateti
         ticket = opened.ticket
         message.status = (InboundStatus.JOINED if opened.joined else InboundStatus.TICKETED).value
     message.ticket_id, message.customer_id = ticket.id, ticket.customer_id
+    if contact_id is not None:
+        _remember_sender(session, actor, message, contact_id, now, customer_id=ticket.customer_id)
     message.handled_by_id, message.handled_at = actor.user_id, now
     record_change(session, actor, at=now, entity="inbound_message", entity_id=message.id, action="file",
                   changes={"status": (InboundStatus.REVIEW.value, message.status), "ticket": (None, ticket.number)})
@@ -243,10 +243,15 @@ def discard_message(session: Session, actor: Actor, message_id: int, *, now: dat
 
 
 def _remember_sender(session: Session, actor: Actor, message: InboundMessage, contact_id: int,
-                     now: datetime) -> None:
+                     now: datetime, *, customer_id: int) -> None:
+    """Remember the sender on a contact of the customer the message was filed for (never another's)."""
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"contact {contact_id} not found", zh=f"联系人 {contact_id} 不存在")
+    if contact.customer_id != customer_id:
+        raise ValidationFailed("the contact to remember the sender on belongs to another customer",
+                               zh="用于记住发件人的联系人不属于该工单的客户",
+                               details=[{"field": "contact_id", "message": "another customer's contact"}])
     if message.channel == Channel.WECHAT.value:
         bind_wechat(session, actor, contact, message.sender, now=now)
         return

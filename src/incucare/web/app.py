@@ -35,6 +35,7 @@ from incucare.web.api import tickets as tickets_api
 from incucare.web.api import triage as triage_api
 from incucare.web.api import users as users_api
 from incucare.web.api import wechat as wechat_api
+from incucare.web.body_limit import BodySizeLimit
 from incucare.web.errors import install_error_handlers
 
 STATIC = Path(__file__).parent / "static"
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.tokens = TokenSigner(settings.secret_key, settings.token_ttl_minutes * 60)
 
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_mb * 1024 * 1024)
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="incucare_session",
                        max_age=settings.session_ttl_minutes * 60, same_site="lax",
                        https_only=settings.production)

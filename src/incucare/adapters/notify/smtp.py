@@ -42,6 +42,7 @@ class SmtpSender:
         msg["Message-ID"] = make_msgid(idstring=message_ref or None, domain=domain)
         if message_ref:
             msg["X-Incucare-Notification"] = message_ref
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders must not answer (no mail loops)
         msg.set_content(body, charset="utf-8")
         return msg
 

@@ -25,9 +25,14 @@ def _summary(article: Any, lang: str) -> dict[str, Any]:
 @router.get("/search")
 def search(request: Request, actor: ActorDep, q: Annotated[str, Query(min_length=1, max_length=500)],
            limit: Annotated[int, Query(ge=1, le=20)] = 5) -> dict[str, Any]:
-    """The best-matching troubleshooting articles for a question in Chinese or English."""
+    """The best-matching troubleshooting articles for a question in Chinese or English.
+
+    Customers get only the articles written for them (tier 1); engineers' procedures stay with staff.
+    """
     lang = api_language(request)
-    hits = shipped_index().search(q, limit=limit)
+    hits = shipped_index().search(q, limit=limit if actor.is_staff else limit * 4)
+    if not actor.is_staff:
+        hits = [h for h in hits if h.article.tier == 1][:limit]
     return {"items": [{**_summary(h.article, lang), "score": round(h.score, 3)} for h in hits], "total": len(hits)}
 
 

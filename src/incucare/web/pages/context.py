@@ -97,7 +97,8 @@ def check_csrf(request: Request, submitted: str | None) -> None:
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
     """Queue a one-time message for the next page."""
-    request.session.setdefault("flash", []).append({"kind": kind, "message": message})
+    # assign a new list: an in-place append to the stored one would not mark the session as changed
+    request.session["flash"] = [*request.session.get("flash", []), {"kind": kind, "message": message}]
 
 
 @dataclass
