@@ -438,6 +438,13 @@ def test_hq_pages_queue_tools_and_claim(client, login, world):
     device_page = client.get(f"/devices/{world.devices['SN-IVF-001']}")
     assert 'data-testid="firmware-change">2.4.1 → 2.5<' in device_page.text
     assert "提供备机" in device_page.text
+    for url in ("/hq", f"/hq/tickets/{tid}", claim_url, f"/devices/{world.devices['SN-IVF-001']}",
+                f"/devices/{loaner}"):
+        for lang in ("zh", "en"):
+            shown = _plain(client.get(f"{url}?lang={lang}").text)
+            assert not re.search(r"\b(hq|history|nav)\.[a-z_]+", shown), (url, lang)  # every text is translated
+    assert "Loaner provided" in _plain(client.get(f"/devices/{world.devices['SN-IVF-001']}?lang=en").text)
+    client.get("/hq?lang=zh")
 
     # an HQ expert does not decide money: the service manager approves on the claim page
     csrf = _login_page(client, "manager")

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from incucare.adapters.db.tables import Customer, Device, Ticket
 from incucare.domain.errors import DomainError, ValidationFailed
 from incucare.domain.hq import (
     EIGHT_D,
@@ -283,8 +284,11 @@ def hq_claim(page: HqPage, claim_id: int) -> Response:
     state = ClaimState(claim.state)
     report = {k: str((claim.root_cause or {}).get(k) or "") for k in EIGHT_D_KEYS}
     is_creator = claim.created_by_id is not None and claim.created_by_id == actor.user_id
+    ticket = session.get(Ticket, claim.ticket_id) if claim.ticket_id is not None else None
+    device = session.get(Device, claim.device_id) if claim.device_id is not None else None
     return page.render(
-        "hq_claim.html", claim=claim, state=state, report=report, missing=root_cause_missing(report),
+        "hq_claim.html", claim=claim, state=state, ticket=ticket, device=device,
+        customer=session.get(Customer, claim.customer_id), report=report, missing=root_cause_missing(report),
         disciplines=EIGHT_D, moves=claim_moves_for(state, actor.role, is_creator=is_creator), is_creator=is_creator,
         can_edit_8d=actor.role in ROOT_CAUSE_EDITORS and state is not ClaimState.CLOSED,
         names=svc.user_names(session, {claim.created_by_id, claim.approver_id}), **_labels(page),
