@@ -203,7 +203,7 @@ _CLAUSE = re.compile(r"[,.;!?，。；！？、\n]+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _main_text(text: str, minor: Sequence[str]) -> str:
+def _main_text(text: str, minor: Sequence[str], keep: Sequence[str] = ()) -> str:
     """The text without clauses marked as minor ("屏幕有点划痕无所谓", "by the way …"): the main complaint.
 
     Clauses end at punctuation; in Chinese messages a space also ends a clause (WeChat style).
@@ -212,8 +212,13 @@ def _main_text(text: str, minor: Sequence[str]) -> str:
     clauses: list[str] = []
     for part in _CLAUSE.split(folded):
         clauses.extend(part.split() if _CJK.search(part) else [part])
-    kept = [c for c in clauses if not any(m.replace(" ", "") in "".join(c.split()) for m in minor if m)]
-    return " , ".join(kept) if len(kept) < len(clauses) else text
+    def marked(clause: str, words: Sequence[str]) -> bool:
+        if _CJK.search(clause):
+            return any(w.replace(" ", "") in "".join(clause.split()) for w in words if w)
+        return any(re.search(r"(?<![a-z0-9])" + re.escape(w), clause) for w in words if w)
+
+    kept = [c for c in clauses if not marked(c, minor) or marked(c, keep)]
+    return " , ".join(kept) if kept and len(kept) < len(clauses) else text
 
 
 def _same_clause(first: tuple[tuple[str, ...], tuple[str, ...]], second: tuple[tuple[str, ...], tuple[str, ...]],
@@ -260,6 +265,13 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
 
     minor_zh, minor_en = taxonomy.rules.get("minor", ((), ()))
     main = _main_text(text, tuple(minor_zh) + tuple(minor_en))
+    fine_zh, fine_en = taxonomy.rules.get("fine_clause", ((), ()))
+    back_zh, back_en = taxonomy.rules.get("recover_words", ((), ()))
+    calm = _main_text(main, tuple(fine_zh) + tuple(fine_en), keep=tuple(back_zh) + tuple(back_en))
+    if calm is not main:
+        main = calm
+        note("rule", "忽略说明“某部分正常”的分句(如“温度应该没问题”),不按其归类",
+             "clauses saying a part is fine ('temperature is fine') do not count towards its category")
     spaced, compact = normalise(main)
     plate_zh, plate_en = taxonomy.rules.get("boilerplate", ((), ()))
     for phrase in plate_zh + plate_en:
@@ -375,8 +387,10 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
         if not sensor_ok and rule("analyser") and rule("agree"):
             sensor_ok = rule("analyser") + rule("agree")
         if not sensor_ok and gas_ok and persistent:
-            sensor_ok = gas_ok + persistent
-        if sensor_ok:
+            steer("co2_control", f"气源正常且报警不消({'、'.join(gas_ok + persistent)}):真实偏差,属于 CO2 控制",
+                  f"gas is fine and the alarm persists ({', '.join(gas_ok + persistent)}): a real deviation in the "
+                  f"CO2 control", confirm=True)
+        elif sensor_ok:
             steer("co2_control", f"传感器读数已确认正确({'、'.join(sensor_ok)}),属于 CO2 控制",
                   f"sensor reading confirmed ({', '.join(sensor_ok)}): CO2 control, not the sensor", confirm=True)
         elif sensor:
@@ -426,6 +440,11 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
         steer("gas_supply", f"气瓶空了/阀门没开,换瓶或开阀即可:{'、'.join(gas_fixed)}",
               f"the cylinder was empty or closed, fixed by changing or opening it: {', '.join(gas_fixed)}",
               confirm=True)
+    elif rule("slow") and not question and best.key == "false_alarm" and (co2_named or temp_named):
+        key = "co2_control" if co2_named else "temperature_control"
+        steer(key, f"恢复比以前慢/持续很久,是真实偏差,不是误报:{'、'.join(rule('slow'))}",
+              f"recovery is slower than before or lasts long: a real deviation, not a false alarm: "
+              f"{', '.join(rule('slow'))}")
     elif door_fault and best.key == "false_alarm":
         steer("door_seal", f"门本身有故障(关不严/门封等),不是误报:{'、'.join(door_fault)}",
               f"the door itself is faulty (won't close, gasket…): not a false alarm: {', '.join(door_fault)}")
@@ -488,6 +507,10 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
     elif best.key == "installation_pm":
         note("tier", "二级(上门):安装、保养、验证需现场完成",
              "tier 2 (on site): installation, PM and qualification are done on site")
+    elif gas_leak and best.key == "gas_supply" and not tier2 and not question:
+        tier = Tier.ONSITE
+        note("tier", f"二级(上门):气路泄漏需现场处理:{'、'.join(gas_leak)}",
+             f"tier 2 (on site): a gas line leak is fixed on site: {', '.join(gas_leak)}")
     elif tier2 and best.key not in ("setup_usage", "false_alarm") and not howto:
         tier = max(Tier.ONSITE, best.default_tier)
         note("tier", f"二级(上门):需要硬件维修/更换:{'、'.join(tier2)}",
