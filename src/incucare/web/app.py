@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     from incucare.web.pages import hq as hq_pages
     from incucare.web.pages import intake as intake_pages
+    from incucare.web.pages import parts as parts_pages
     from incucare.web.pages import routes as pages
     from incucare.web.pages import self_service as self_service_pages
     from incucare.web.pages import sla_settings, taxonomy_editor
@@ -118,4 +119,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(intake_pages.router)
     app.include_router(taxonomy_editor.router)
     app.include_router(hq_pages.router)
+    app.include_router(parts_pages.router)
     return app
