@@ -215,7 +215,7 @@ def _main_text(text: str, minor: Sequence[str], keep: Sequence[str] = ()) -> str
     def marked(clause: str, words: Sequence[str]) -> bool:
         if _CJK.search(clause):
             return any(w.replace(" ", "") in "".join(clause.split()) for w in words if w)
-        return any(re.search(r"(?<![a-z0-9])" + re.escape(w), clause) for w in words if w)
+        return any(w in clause and _pattern(w).search(clause) for w in words if w)
 
     kept = [c for c in clauses if not marked(c, minor) or marked(c, keep)]
     return " , ".join(kept) if kept and len(kept) < len(clauses) else text

@@ -81,7 +81,8 @@ def cross_validate(k: int = 5, alpha: float | None = None, weight: float | None 
     Fold ``i`` holds the reports at positions ``i, i+k, …``; its model is trained on the other reports plus
     the articles and taxonomy phrases, and the whole engine (rules + model) is scored on the fold. Returns the
     accuracies (in %) with the model ("with_model"), of the rules alone ("rules_only"), both over all
-    reports, and the same two on the dev reports only ("dev_with_model", "dev_rules_only").
+    reports, the same two on the dev reports only ("dev_with_model", "dev_rules_only"), and the category
+    accuracy of the model on its own ("model_alone"; its tier and priority are 0, it predicts neither).
     """
     from incucare.adapters.kb.taxonomy import parse_taxonomy, shipped_taxonomy_data
     from incucare.adapters.kb.textmodel import ALPHA, WEIGHT, article_docs, report_docs, taxonomy_docs, train
@@ -92,12 +93,17 @@ def cross_validate(k: int = 5, alpha: float | None = None, weight: float | None 
     dev_ids = {item["id"] for item in load_eval_set(DEV)}
     background = article_docs() + taxonomy_docs(data)
     rules_only = parse_taxonomy(data, model=False)
-    right = {name: Counter[str]() for name in ("with_model", "rules_only", "dev_with_model", "dev_rules_only")}
+    right = {name: Counter[str]() for name in ("with_model", "rules_only", "dev_with_model", "dev_rules_only",
+                                                "model_alone")}
     for fold in range(k):
         test = [item for i, item in enumerate(items) if i % k == fold]
         rest = [item for i, item in enumerate(items) if i % k != fold]
         model = train(report_docs(rest) + background, classes, ALPHA if alpha is None else alpha,
                       WEIGHT if weight is None else weight)
+        for item in test:
+            probs, _feats = model.posterior(item["text"])
+            right["model_alone"]["n"] += 1
+            right["model_alone"]["category"] += max(probs, key=lambda key: probs[key]) == item["category"]
         for name, tax in (("with_model", parse_taxonomy(data, model=model)), ("rules_only", rules_only)):
             for item in test:
                 result = triage(item["text"], context_of(item), tax)
