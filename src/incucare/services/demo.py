@@ -54,6 +54,7 @@ from incucare.services import demo_catalogue as cat
 from incucare.services.auth import actor_for, hash_password
 from incucare.services.context import Actor
 from incucare.services.demo_network import add_profiles
+from incucare.services.demo_parts import load_demo_parts
 from incucare.services.handoffs import accept_handoff, offer_handoff
 from incucare.services.sla_policies import ensure_presets
 from incucare.services.tickets import add_comment, move_ticket, open_ticket
@@ -184,6 +185,7 @@ def load_demo(
         session.commit()
         loader.ticket_history(session)
         loader.maintenance_visits(session)
+        load_demo_parts(session, now=loader.now, say=loader.say)
         summary = _summarise(session)
         session.add(AuditRecord(at=loader.now, actor_id=None, actor_name="system", entity="demo",
                                 entity_id=str(SEED), action="load",
