@@ -54,6 +54,17 @@ TAX = load_taxonomy()
     ("箱壁上好多水珠 是不是湿度太高", "humidity_water", 1),
     # service complaints
     ("报修一周了还没人来 打电话也没人回", "quality_claim", 3),
+    # more indirect wordings
+    ("The gas tank ran dry over the weekend, we replaced it this morning. CO2 back up to 5% now.", "gas_supply", 1),
+    ("the incubator is cooking our cells, display says 42C", "temperature_control", 2),
+    ("夜里报了一次co2低 查了记录 那会儿正好有人开门取东西 现在好好的", "false_alarm", 1),
+    ("the door alarm keeps sounding even when the door is shut tight", "door_seal", 2),
+    ("unit keeps tripping the lab's RCD", "electrical_mainboard", 2),
+    ("屏幕卡在开机logo那里进不去", "firmware_software", 3),
+    ("湿度上不去 水盘里水是够的", "humidity_water", 2),
+    ("There's fungus growing on the door gasket", "contamination", 2),
+    ("we need the IQ/OQ documentation for our audit", "installation_pm", 1),
+    ("the auto changeover isn't kicking in when the first tank empties", "gas_supply", 2),
 ])
 def test_rule_families(text, category, tier):
     result = triage(text, TriageContext(), TAX)

@@ -199,6 +199,8 @@ REMOTE_CATEGORIES = frozenset({"setup_usage", "false_alarm", "gas_supply", "humi
 CULTURE_CRITICAL = frozenset({"temperature_control", "co2_control", "co2_sensor", "electrical_mainboard", "o2_control"})
 
 
+_TEMP_VALUE = re.compile(r"(?<![0-9.])(?:2\d|3\d|4\d)(?:\.\d)?\s*(?:°\s*c|℃|度|c(?![a-z0-9]))")
+"""A chamber temperature written as a value ("42C", "38.5 ℃", "35度"): evidence for temperature control."""
 _CLAUSE = re.compile(r"[,.;!?，。；！？、\n]+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -267,7 +269,7 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
     main = _main_text(text, tuple(minor_zh) + tuple(minor_en))
     fine_zh, fine_en = taxonomy.rules.get("fine_clause", ((), ()))
     back_zh, back_en = taxonomy.rules.get("recover_words", ((), ()))
-    calm = _main_text(main, tuple(fine_zh) + tuple(fine_en), keep=tuple(back_zh) + tuple(back_en))
+    calm = _main_text(main, tuple(fine_zh) + tuple(fine_en), keep=tuple(back_zh) + tuple(back_en) + ("?", "吗"))
     if calm is not main:
         main = calm
         note("rule", "忽略说明“某部分正常”的分句(如“温度应该没问题”),不按其归类",
@@ -285,6 +287,11 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
         hits = (_found(list(cat.phrases_zh), spaced, compact, False)
                 + _found(list(cat.phrases_en), spaced, compact, True))
         scores[cat.key] = (sum(cat.phrases_zh.get(h, 0.0) + cat.phrases_en.get(h, 0.0) for h in hits), hits)
+
+    temp_values = _TEMP_VALUE.findall(spaced)
+    if temp_values and "temperature_control" in scores:
+        old_score, old_hits = scores["temperature_control"]
+        scores["temperature_control"] = (old_score + 3.0, old_hits + [v.strip() for v in temp_values[:2]])
 
     def boost(key: str, amount: float, reason: list[str]) -> None:
         old, hits = scores[key]
@@ -305,7 +312,10 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
         boost("co2_control", 3.0, gas_ok)
         note("rule", f"气源正常({'、'.join(gas_ok)}),排除气源问题,偏向 CO2 控制",
              f"gas supply confirmed fine ({', '.join(gas_ok)}): not a supply problem, points to CO2 control")
-    co2_named, temp_named = rule("co2_subject"), rule("temp_subject")
+    co2_named = rule("co2_subject")
+    temp_zh, temp_en = taxonomy.rules.get("temp_subject", ((), ()))
+    temp_named = _found(list(temp_zh), full_spaced, full_compact.replace("湿度", ""), False) + _found(
+        list(temp_en), full_spaced, full_compact, True)
     if temp_named and not co2_named and scores["co2_control"][0] > 0 and scores["temperature_control"][0] > 0:
         scores["co2_control"] = (0.0, scores["co2_control"][1])
         vetoed.add("co2_control")
@@ -359,6 +369,11 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
              f"no fault phrase in the text: '{best.en}' from "
              f"{'the open device alarm' if from_alarm else 'the default'}")
         confidence = 0.35 if from_alarm else 0.2
+    elif not hits:
+        best = taxonomy.category(best_key)
+        note("category", f"规则词较弱,按统计模型归类为「{best.zh}」", f"weak phrase evidence: '{best.en}' from the "
+             "statistical model")
+        confidence = best_score / (best_score + second) if best_score + second else 1.0
     else:
         best = taxonomy.category(best_key)
         shown = "、".join(hits[:6])
@@ -457,7 +472,9 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
     elif display_only and best.key == "electrical_mainboard":
         steer("display_touch", f"只是屏幕/触摸问题,设备仍有电在运行:{'、'.join(display_only)}",
               f"only the screen or touch is affected, the unit still has power: {', '.join(display_only)}")
-    elif best.key == "humidity_water" and growth:
+    elif (best.key == "humidity_water" or (best.key == "door_seal" and not rule("tier2"))) and (
+            growth or rule("contam_subject")):
+        growth = growth or rule("contam_subject")
         steer("contamination", f"水中有东西生长,属于污染:{'、'.join(rule('growth'))}",
               f"something is growing in the water: contamination: {', '.join(rule('growth'))}")
     elif (transient and rule("alarm_words") and not hardware and not rule("tier3")
@@ -507,6 +524,10 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
     elif best.key == "installation_pm":
         note("tier", "二级(上门):安装、保养、验证需现场完成",
              "tier 2 (on site): installation, PM and qualification are done on site")
+    elif gas_fixed and best.key == "gas_supply" and not gas_leak and not rule("switch_fault"):
+        tier = Tier.REMOTE
+        note("tier", f"一级(远程):换瓶/开阀客户可自行处理:{'、'.join(gas_fixed)}",
+             f"tier 1 (remote): the customer changes or opens the cylinder: {', '.join(gas_fixed)}")
     elif gas_leak and best.key == "gas_supply" and not tier2 and not question:
         tier = Tier.ONSITE
         note("tier", f"二级(上门):气路泄漏需现场处理:{'、'.join(gas_leak)}",
