@@ -151,6 +151,8 @@ def test_tolerance_is_configurable():
         validate_report(draft(calibrations=(entry,)), visit_day=VISIT_DAY, rules=tight)
     with pytest.raises(ValueError):
         CalibrationRules().with_tolerance(Parameter.CO2, 0)
+    assert CalibrationRules().within_tolerance("co2", 5.3, 5.0) and not tight.within_tolerance("temperature", 37.2, 37)
+    assert not CalibrationRules().within_tolerance("ph", 7.0, 7.0)
 
 
 @pytest.mark.parametrize(("certificate", "ok"), [

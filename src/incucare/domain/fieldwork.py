@@ -97,6 +97,11 @@ class CalibrationRules:
     limits: Mapping[Parameter, Limits] = field(default_factory=lambda: DEFAULT_LIMITS)
     certificate_months: int = 12
 
+    def within_tolerance(self, parameter: str, as_left: float, setpoint: float) -> bool:
+        """Whether a stored as-left value is within tolerance (an unknown parameter code never is)."""
+        limits = self.limits.get(Parameter(parameter)) if parameter in Parameter._value2member_map_ else None
+        return limits is not None and abs(as_left - setpoint) <= limits.tolerance + 1e-9
+
     def with_tolerance(self, parameter: Parameter, tolerance: float) -> CalibrationRules:
         """The same rules with another as-left tolerance for one parameter."""
         if not tolerance > 0:

@@ -21,6 +21,7 @@ from incucare.services.context import Clock, system_clock
 from incucare.services.sla_policies import ensure_presets
 from incucare.web.api import auth as auth_api
 from incucare.web.api import dispatch as dispatch_api
+from incucare.web.api import fieldwork as fieldwork_api
 from incucare.web.api import hq as hq_api
 from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(notifications_api.router)
     app.include_router(tickets_api.router)
     app.include_router(dispatch_api.router)
+    app.include_router(fieldwork_api.router)
     app.include_router(sla_admin_api.router)
     app.include_router(triage_api.router)
     app.include_router(kb_api.router)
