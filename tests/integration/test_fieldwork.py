@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+
 import pytest
 from sqlalchemy import func, select
 
