@@ -330,8 +330,11 @@ def test_transfer_in_transit_then_received_once(client, login, stock, clock, ses
     tr = r.json()
     assert tr["number"].startswith("TR2026-") and tr["state"] == "in_transit" and not tr["overdue"]
     assert datetime.fromisoformat(tr["eta"]) == datetime.fromisoformat(tr["shipped_at"]).replace(day=29)
-    assert client.post("/api/v1/transfers", headers={**d, "Idempotency-Key": "tr-1"}, json=body).json()["id"] == tr[
-        "id"]
+    replay = client.post("/api/v1/transfers", headers={**d, "Idempotency-Key": "tr-1"}, json=body)
+    assert replay.status_code == 200 and replay.json()["id"] == tr["id"]
+    elsewhere = client.post("/api/v1/transfers", headers={**d, "Idempotency-Key": "tr-1"},
+                            json={**body, "to_warehouse_id": stock.wh["wh"]})
+    assert elsewhere.status_code == 409
     assert _line(client, d, stock.wh["hq"], stock.parts["co2"])["on_hand"] == 6
     gz = _line(client, d, stock.wh["gz"], stock.parts["co2"])
     assert (gz["on_hand"], gz["available"], gz["in_transit"]) == (2, 2, 4)

@@ -84,7 +84,7 @@ def test_two_concurrent_reservations_of_the_last_unit_one_wins(session_factory, 
 
         def claim(actor: Actor, ticket_id: int, part_id: int = part_id):
             return lambda s: parts.reserve(s, actor, ticket_id=ticket_id, part_id=part_id,
-                                           warehouse_id=stock.wh["van"], quantity=1, now=clock.now)[0].id
+                                           warehouse_id=stock.wh["van"], quantity=1, now=clock.now).id
 
         outcomes = _race(session_factory, [claim(first, stock.ticket), claim(second, other_ticket)])
         won = [o for o in outcomes if isinstance(o, int)]
@@ -161,7 +161,7 @@ def test_concurrent_retries_with_one_idempotency_key_reserve_once(session_factor
 
     def claim(s: Session) -> int:
         return parts.reserve(s, first, ticket_id=stock.ticket, part_id=stock.parts["co2"], warehouse_id=stock.wh["gz"],
-                             quantity=1, now=clock.now, idempotency_key="dispatch-77")[0].id
+                             quantity=1, now=clock.now, idempotency_key="dispatch-77").id
 
     ids = _race(session_factory, [claim, claim, claim])
     assert len(set(ids)) == 1 and all(isinstance(i, int) for i in ids), ids
@@ -173,7 +173,7 @@ def test_concurrent_retries_with_one_idempotency_key_reserve_once(session_factor
 def test_concurrent_receipts_of_one_transfer_add_the_stock_once(session_factory, world, stock, clock):
     first, second = _dispatchers(world)
     with session_factory() as s:
-        transfer, _ = parts.ship_transfer(s, first, part_id=stock.parts["co2"], quantity=3,
+        transfer = parts.ship_transfer(s, first, part_id=stock.parts["co2"], quantity=3,
                                           from_warehouse_id=stock.wh["hq"], to_warehouse_id=stock.wh["gz"],
                                           now=clock.now)
         s.commit()

@@ -77,7 +77,7 @@ def test_part_page_shows_stock_across_warehouses(client, stock):
 def test_received_button_books_the_transfer_once(client, stock, world, session_factory, clock):
     dispatcher = Actor(user_id=world.users["dispatcher"], name="dispatcher", role=Role.DISPATCHER)
     with session_factory() as s:
-        transfer, _ = parts.ship_transfer(s, dispatcher, part_id=stock.parts["co2"], quantity=3,
+        transfer = parts.ship_transfer(s, dispatcher, part_id=stock.parts["co2"], quantity=3,
                                           from_warehouse_id=stock.wh["hq"], to_warehouse_id=stock.wh["van"],
                                           now=clock.now)
         s.commit()

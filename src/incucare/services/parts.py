@@ -778,8 +778,15 @@ def _reservation_query() -> Select[PartReservation]:
 
 
 def reserve(session: Session, actor: Actor, *, ticket_id: int, part_id: int, warehouse_id: int, quantity: int,
-            now: datetime, idempotency_key: str | None = None) -> tuple[PartReservation, bool]:
-    """Hold parts for a ticket (at dispatch, so the engineer arrives with them); returns (reservation, created).
+            now: datetime, idempotency_key: str | None = None) -> PartReservation:
+    """Hold parts for a ticket (at dispatch, so the engineer arrives with them); see ``reserve_once``."""
+    return reserve_once(session, actor, ticket_id=ticket_id, part_id=part_id, warehouse_id=warehouse_id,
+                        quantity=quantity, now=now, idempotency_key=idempotency_key)[0]
+
+
+def reserve_once(session: Session, actor: Actor, *, ticket_id: int, part_id: int, warehouse_id: int, quantity: int,
+                 now: datetime, idempotency_key: str | None = None) -> tuple[PartReservation, bool]:
+    """Hold parts for a ticket; returns (reservation, created), created False for a replayed idempotency key.
 
     The hold is one statement, ``UPDATE stock_levels SET reserved = reserved + :q WHERE warehouse_id = :w
     AND part_id = :p AND on_hand - reserved >= :q``, and its row count decides: of two concurrent
@@ -1035,9 +1042,18 @@ def list_transfers(session: Session, actor: Actor, *, state: TransferState | Non
 
 def ship_transfer(session: Session, actor: Actor, *, part_id: int, quantity: int, from_warehouse_id: int,
                   to_warehouse_id: int, now: datetime, ticket_id: int | None = None, transit_days: int | None = None,
-                  eta: datetime | None = None, note: str = "",
-                  idempotency_key: str | None = None) -> tuple[PartTransfer, bool]:
-    """Ship parts between warehouses (usually HQ → a region); returns (transfer, created).
+                  eta: datetime | None = None, note: str = "", idempotency_key: str | None = None) -> PartTransfer:
+    """Ship parts between warehouses (usually HQ → a region); see ``ship_transfer_once``."""
+    return ship_transfer_once(session, actor, part_id=part_id, quantity=quantity, from_warehouse_id=from_warehouse_id,
+                              to_warehouse_id=to_warehouse_id, now=now, ticket_id=ticket_id,
+                              transit_days=transit_days, eta=eta, note=note, idempotency_key=idempotency_key)[0]
+
+
+def ship_transfer_once(session: Session, actor: Actor, *, part_id: int, quantity: int, from_warehouse_id: int,
+                       to_warehouse_id: int, now: datetime, ticket_id: int | None = None,
+                       transit_days: int | None = None, eta: datetime | None = None, note: str = "",
+                       idempotency_key: str | None = None) -> tuple[PartTransfer, bool]:
+    """Ship parts between warehouses; returns (transfer, created), created False for a replayed key.
 
     Stock leaves the source now and is in transit, counted towards the destination's reorder position
     but not available there until someone confirms receipt. A transfer for a ticket takes the ticket's
@@ -1075,6 +1091,9 @@ def ship_transfer(session: Session, actor: Actor, *, part_id: int, quantity: int
         if replay is None:
             raise Conflict("the earlier request with this Idempotency-Key is still being processed",
                            zh="使用该 Idempotency-Key 的请求仍在处理中")
+        if replay.to_warehouse_id != target.id:
+            raise Conflict("this Idempotency-Key was already used for a different request",
+                           zh="该 Idempotency-Key 已用于另一个不同的请求")
         return replay, False
     before = _levels_now(session, source.id, part.id)
     held = _held_for(session, ticket.id, part.id, source.id) if ticket else []

@@ -493,7 +493,7 @@ def reserve(ticket_id: int, body: ReservationIn, response: Response, actor: Acto
             idempotency_key: IdempotencyKey = None) -> ReservationOut:
     """Hold parts for a ticket; of two requests for the last unit exactly one wins, the other gets a 409
     that says what is left."""
-    reservation, created = svc.reserve(uow.session, actor, ticket_id=ticket_id, part_id=body.part_id,
+    reservation, created = svc.reserve_once(uow.session, actor, ticket_id=ticket_id, part_id=body.part_id,
                                        warehouse_id=body.warehouse_id, quantity=body.quantity, now=now,
                                        idempotency_key=idempotency_key)
     uow.commit()
@@ -552,7 +552,7 @@ def list_transfers(actor: ActorDep, uow: UowDep, now: NowDep, state: TransferSta
 def ship_transfer(body: TransferIn, response: Response, actor: ActorDep, uow: UowDep, now: NowDep,
                   idempotency_key: IdempotencyKey = None) -> TransferOut:
     """Ship parts (usually HQ → a region) with an ETA; the stock is in transit until received."""
-    transfer, created = svc.ship_transfer(
+    transfer, created = svc.ship_transfer_once(
         uow.session, actor, part_id=body.part_id, quantity=body.quantity, from_warehouse_id=body.from_warehouse_id,
         to_warehouse_id=body.to_warehouse_id, now=now, ticket_id=body.ticket_id, transit_days=body.transit_days,
         eta=body.eta, note=body.note, idempotency_key=idempotency_key)
