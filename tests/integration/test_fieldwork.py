@@ -8,6 +8,7 @@ the van and a CO2 calibration → van stock, device history and ticket status al
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import zlib
 
@@ -361,3 +362,84 @@ def test_needs_hq_escalates_with_the_reason(client, login, network, clock):
     assert ticket["status"] == "escalated_hq" and ticket["tier"] == 3
     timeline = client.get(f"/api/v1/tickets/{ticket_id}/timeline", headers=wang).json()["items"]
     assert any(e.get("note") == "主板烧毁,需总部分析" for e in timeline)
+
+
+# ---------------------------------------------------------------- the pages, without a browser
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html).group(1)
+
+
+def _page_login(client, username: str) -> str:
+    page = client.get("/login")
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
+    assert r.status_code == 200, r.text
+    return _csrf(r.text)
+
+
+def test_candidates_panel_and_dispatch_from_the_ticket_page(client, login, network):
+    ticket_id = _tier2_ticket(client, login)
+    csrf = _page_login(client, "dispatcher")
+    page = client.get(f"/tickets/{ticket_id}")
+    assert page.status_code == 200 and 'data-testid="candidates-panel"' in page.text
+    rows = re.findall(r'data-testid="candidate" data-engineer="(\d+)"', page.text)
+    assert rows[0] == str(network["wang"]) and "车载库存" in page.text
+    forged = client.post(f"/tickets/{ticket_id}/dispatch-to", data={"engineer_id": rows[0], "csrf": "x"})
+    assert forged.status_code == 200 and "页面已过期" in forged.text
+    r = client.post(f"/tickets/{ticket_id}/dispatch-to", data={"engineer_id": rows[0], "csrf": csrf})
+    assert r.status_code == 200 and "已派工给 Wang 工程师" in r.text
+    assert 'data-testid="candidates-panel"' not in r.text  # dispatched: the panel is gone
+    assert client.get(f"/api/v1/tickets/{ticket_id}", headers=login("dispatcher")).json()["assignee_id"] == \
+        network["wang"]
+
+
+def test_agents_see_no_candidates_and_no_job_pages(client, login, network):
+    ticket_id = _tier2_ticket(client, login)
+    _page_login(client, "agent")
+    assert 'data-testid="candidates-panel"' not in client.get(f"/tickets/{ticket_id}").text
+    assert client.get("/my/jobs").status_code == 404
+
+
+def test_phone_pages_without_javascript(client, login, network, clock, session_factory):
+    ticket_id = _tier2_ticket(client, login)
+    offer = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=login("dispatcher"),
+                        json={"engineer_id": network["wang"]}).json()
+    csrf = _page_login(client, "wang")
+    jobs = client.get("/my/jobs")
+    assert 'href="/my/jobs" data-nav="my-jobs"' in jobs.text and "待接单" in jobs.text
+    r = client.post(f"/my/offers/{offer['id']}/accept", data={"csrf": csrf})
+    assert "已接单" in r.text and 'data-testid="start-travel"' in r.text
+    r = client.post(f"/my/jobs/{ticket_id}/travel", data={"csrf": csrf})
+    assert "已出发" in r.text
+    r = client.post(f"/my/jobs/{ticket_id}/check-in", data={"csrf": csrf, "latitude": "", "longitude": ""})
+    assert "上门计时已停止" in r.text and 'data-testid="write-report"' in r.text
+    with session_factory() as s:
+        assert s.get(EngineerProfile, network["wang"]).position_source == "site"
+    form = client.get(f"/my/jobs/{ticket_id}/report")
+    assert form.status_code == 200 and "IR-CO2-01" in form.text
+    key = re.search(r'name="key" value="([0-9a-f]+)"', form.text).group(1)
+    data = {"csrf": csrf, "key": key, "diagnosis": "传感器漂移", "actions": "", "outcome": "fixed",
+            "part_number": [GAS, SENSOR], "part_qty": ["0", "1"],
+            "cal_parameter": ["co2", "temperature", "o2"], "cal_setpoint": ["5.0", "", ""],
+            "cal_as_found": ["6.4", "", ""], "cal_as_left": ["5,9", "", ""], "cal_reference": ["GM70-0042", "", ""],
+            "cal_certificate": ["2026-03-10", "", ""], "signer_name": "", "signature": ""}
+    bad = client.post(f"/my/jobs/{ticket_id}/report", data=data)
+    assert bad.status_code == 422
+    assert "请填写处理措施" in bad.text and "允差" in bad.text and "传感器漂移" in bad.text
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 0)
+    good = client.post(f"/my/jobs/{ticket_id}/report", data={**data, "actions": "更换传感器并校准",
+                                                                "cal_as_left": ["5.1", "", ""]},
+                       files=[("photos", ("display.png", png(8, 8), "image/png"))])
+    assert good.status_code == 200 and "服务报告已提交" in good.text and 'data-testid="done-card"' in good.text
+    again = client.post(f"/my/jobs/{ticket_id}/report", data={**data, "actions": "更换传感器并校准",
+                                                                 "cal_as_left": ["5.1", "", ""]},
+                        files=[("photos", ("display.png", png(8, 8), "image/png"))])
+    assert again.status_code == 200 and "服务报告已提交" in again.text  # a double tap: the same report
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(WorkReport)) == 1
+        report = s.scalar(select(WorkReport))
+        assert report.signature_png is None and s.get(Ticket, ticket_id).status == "resolved"
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (0, 0)
+    photos = client.get(f"/api/v1/tickets/{ticket_id}/attachments", headers=login("dispatcher")).json()
+    assert [p["filename"] for p in photos] == ["display.png"]

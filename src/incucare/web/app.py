@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(parts_api.router)
     app.include_router(hq_api.router)
 
+    from incucare.web.pages import fieldwork as fieldwork_pages
     from incucare.web.pages import hq as hq_pages
     from incucare.web.pages import intake as intake_pages
     from incucare.web.pages import parts as parts_pages
@@ -121,5 +122,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(intake_pages.router)
     app.include_router(taxonomy_editor.router)
     app.include_router(hq_pages.router)
+    app.include_router(fieldwork_pages.router)
     app.include_router(parts_pages.router)
     return app

@@ -37,6 +37,7 @@ from incucare.services.auth import AuthenticationFailed, authenticate
 from incucare.services.paging import Page as ResultPage
 from incucare.web.deps import get_uow
 from incucare.web.i18n import translator
+from incucare.web.pages import fieldwork as field_pages
 from incucare.web.pages import self_service as portal
 from incucare.web.pages.context import (
     TEMPLATES,
@@ -375,6 +376,7 @@ def ticket_detail(page: PageDep, ticket_id: int) -> Response:
                        works=works, offer=_offer_box(page, offer),
                        watchers=svc.watchers_of(session, ticket.id) if works else [],
                        lower_tiers=[t for t in Tier if t < ticket.tier] if actor.is_manager else [],
+                       candidates=field_pages.candidates_panel(page, ticket),
                        **portal.detail_context(page, ticket, events, moves))
 
 
