@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import re
 import struct
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -29,8 +32,13 @@ from incucare.adapters.db.tables import (
     Warehouse,
     WorkReport,
 )
+from incucare.adapters.db.uow import UnitOfWork
+from incucare.domain.fieldwork import CalibrationEntry, PartLine, ReportDraft
+from incucare.domain.model import Role
 from incucare.domain.travel import GeoPoint, great_circle_km
+from incucare.services import fieldwork as svc
 from incucare.services.auth import hash_password
+from incucare.services.context import Actor
 from tests.world import PASSWORD
 
 SENSOR, GAS = "IR-CO2-01", "CAL-GAS-5"
@@ -443,3 +451,33 @@ def test_phone_pages_without_javascript(client, login, network, clock, session_f
     assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (0, 0)
     photos = client.get(f"/api/v1/tickets/{ticket_id}/attachments", headers=login("dispatcher")).json()
     assert [p["filename"] for p in photos] == ["display.png"]
+
+
+def test_concurrent_retries_with_one_idempotency_key_store_one_report(client, login, network, clock, world,
+                                                                      session_factory):
+    """Three copies of one report arrive at once (a phone retrying on a bad network): the ticket lock makes the
+    later ones wait for the first and answer with its report."""
+    ticket_id, _wang = _on_site(client, login, network, clock)
+    engineer = Actor(user_id=network["wang"], name="Wang 工程师", role=Role.ENGINEER,
+                     region_id=world.regions["central"])
+    draft = ReportDraft(diagnosis="传感器漂移", actions="更换传感器并校准", outcome="fixed", signer_name="王老师",
+                        parts=(PartLine(SENSOR, 1),),
+                        calibrations=(CalibrationEntry("co2", 6.4, 5.05, 5.0, "GM70-0042", date(2026, 3, 10)),))
+    gate = threading.Barrier(3, timeout=20)
+
+    def submit(_n: int) -> tuple[int, bool]:
+        with UnitOfWork(session_factory) as uow:
+            gate.wait()
+            done = svc.submit_report(uow.session, engineer, ticket_id, draft, now=clock.now, signature=png(),
+                                     idempotency_key="flaky-network-1")
+            uow.commit()
+            return done.view.report.id, done.created
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(submit, range(3)))
+    assert len({report_id for report_id, _created in results}) == 1
+    assert sorted(created for _id, created in results) == [False, False, True]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(WorkReport)) == 1
+        assert s.scalar(select(func.count()).select_from(PartUsage)) == 1
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (0, 0)
