@@ -177,6 +177,10 @@ def test_done_when_wuhan_ticket_from_ranking_to_resolved(client, login, network,
     offer = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=dispatcher,
                         json={"engineer_id": first["engineer"]["id"]})
     assert offer.status_code == 201, offer.text
+    for part in ("sensor", "gas"):  # 带件上门: the likely parts are held in the van for this ticket
+        held = client.post(f"/api/v1/tickets/{ticket_id}/reservations", headers=dispatcher,
+                           json={"part_id": network[part], "warehouse_id": network["van_wang"], "quantity": 1})
+        assert held.status_code == 201, held.text
     wang = _login_as(client, "wang")
     jobs = client.get("/api/v1/my/jobs", headers=wang).json()
     assert [(j["kind"], j["ticket"]["id"]) for j in jobs["items"]] == [("offer", ticket_id)]
@@ -207,7 +211,8 @@ def test_done_when_wuhan_ticket_from_ranking_to_resolved(client, login, network,
         assert (profile.latitude, profile.position_source) == (pytest.approx(here[0]), "checkin")
         assert profile.position_at is not None
 
-    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 0)
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 1)
+    assert _van_stock(session_factory, network["van_wang"], network["gas"]) == (2, 1)
     r = client.post(f"/api/v1/tickets/{ticket_id}/work-report", headers={**wang, "Idempotency-Key": "rpt-1"},
                     json=_report())
     assert r.status_code == 201, r.text
@@ -219,6 +224,7 @@ def test_done_when_wuhan_ticket_from_ranking_to_resolved(client, login, network,
     assert report["visit"]["ended_at"] is not None
 
     assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (0, 0)
+    assert _van_stock(session_factory, network["van_wang"], network["gas"]) == (2, 0)  # not fitted: given back
     ticket = client.get(f"/api/v1/tickets/{ticket_id}", headers=dispatcher).json()
     assert ticket["status"] == "resolved" and ticket["sla"]["onsite"]["state"] == "met"
     device_id = ticket["device"]["id"]
