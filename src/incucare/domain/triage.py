@@ -93,7 +93,10 @@ class TextModel:
         return {c: o / total for c, o in zip(self.classes, odds, strict=True)}, feats
 
     def explain(self, feats: Sequence[str], key: str, n: int = 5) -> list[str]:
-        """The ``n`` n-grams that speak most for ``key`` against the average category."""
+        """The ``n`` n-grams that speak most for ``key`` against the average category (none for a category the
+        model never saw, e.g. one a manager added after training)."""
+        if key not in self.classes:
+            return []
         i = self.classes.index(key)
         lift = [(self.log_prob[f][i] - sum(self.log_prob[f]) / len(self.classes), f) for f in feats]
         return [_shown(f) for value, f in sorted(lift, key=lambda x: (-x[0], x[1]))[:n] if value > 0]
@@ -348,8 +351,9 @@ def triage(text: str, context: TriageContext, taxonomy: Taxonomy) -> TriageResul
     best_key = ranked[0]
     best_score, hits = scores[best_key]
     second = scores[ranked[1]][0]
-    if model is not None and probs:
-        top = max(probs, key=lambda k: probs[k])
+    known = {cat.key for cat in taxonomy.categories}
+    if model is not None and any(k in known for k in probs):
+        top = max((k for k in probs if k in known), key=lambda k: probs[k])
         label = taxonomy.category(top)
         why = "、".join(model.explain(feats, best_key)) or "—"
         note("model", f"统计模型(朴素贝叶斯,字/词 n-gram)倾向「{label.zh}」(p={probs[top]:.2f});"

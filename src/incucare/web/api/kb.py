@@ -27,12 +27,12 @@ def search(request: Request, actor: ActorDep, q: Annotated[str, Query(min_length
            limit: Annotated[int, Query(ge=1, le=20)] = 5) -> dict[str, Any]:
     """The best-matching troubleshooting articles for a question in Chinese or English.
 
-    Customers get only the articles written for them (tier 1); engineers' procedures stay with staff.
+    Everyone searches every article: a tier-2 article such as the burning-smell one tells a customer what to
+    do at once (unplug, keep the door shut). Deflection, where a customer is offered a self-fix, uses
+    ``/api/v1/kb/deflect`` and only tier-1 articles.
     """
     lang = api_language(request)
-    hits = shipped_index().search(q, limit=limit if actor.is_staff else limit * 4)
-    if not actor.is_staff:
-        hits = [h for h in hits if h.article.tier == 1][:limit]
+    hits = shipped_index().search(q, limit=limit)
     return {"items": [{**_summary(h.article, lang), "score": round(h.score, 3)} for h in hits], "total": len(hits)}
 
 
