@@ -11,11 +11,12 @@ from benchmarks import (
     bench_sla_deadlines,
     bench_sla_sweep,
     bench_triage,
+    bench_trsp,
     bench_vrptw,
 )
 
 SUITES = {"api": bench_api.main, "sla_deadlines": bench_sla_deadlines.main, "sla_sweep": bench_sla_sweep.main,
-          "triage": bench_triage.main, "kb": bench_kb.main, "vrptw": bench_vrptw.main,
+          "triage": bench_triage.main, "kb": bench_kb.main, "vrptw": bench_vrptw.main, "trsp": bench_trsp.main,
           "dispatch": bench_dispatch.main}
 
 
