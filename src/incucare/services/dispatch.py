@@ -10,10 +10,10 @@ ticket to the dispatch queue, tells the dispatcher, and (for automatic dispatch)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -56,9 +56,10 @@ DISPATCHERS = frozenset({Role.ADMIN, Role.SERVICE_MANAGER, Role.DISPATCHER, Role
 FIELD = frozenset({Role.ENGINEER, Role.PARTNER})
 BUSY = (TicketStatus.DISPATCHED, TicketStatus.ACCEPTED, TicketStatus.EN_ROUTE, TicketStatus.ON_SITE)
 """Statuses in which a job sits on an engineer's list."""
-NEAR_DEGREES = (2.0, 4.0, 8.0, 16.0)
-"""Search boxes around the site (2° is about 220 km north-south); the next one only when too few are inside."""
-MIN_POOL = 20
+NEAREST = 120
+"""How many engineers nearest the site (straight line) are ranked; the rest cannot arrive sooner."""
+WITH_PARTS = 30
+"""How many of the nearest engineers carrying every likely part are added, however far they are."""
 HQ_TRANSFER_MINUTES = 24 * 60
 """Express courier from the HQ warehouse to any service point: next day (the long-lead flag adds more)."""
 DEFAULT_ACCEPT_MINUTES = 30
@@ -131,10 +132,11 @@ class _Row:
     point_longitude: float | None
 
 
-def _roster(session: Session, near: GeoPoint, actor: Actor) -> list[_Row]:
-    """Field engineers around ``near``: a box that doubles (2°, 4°, 8°, 16°) until enough are inside, then all.
+def _roster(session: Session, near: GeoPoint, actor: Actor, parts: tuple[str, ...] = ()) -> list[_Row]:
+    """The ``NEAREST`` field engineers by straight line; with ``parts``, instead the nearest ``WITH_PARTS``
+    whose van holds every one of them, wherever they are.
 
-    Plain column rows, not ORM objects: this runs for every ranking and the roster can be thousands long.
+    Plain column rows ordered and cut in SQL: this runs for every ranking and the roster can be thousands long.
     """
     query = (select(EngineerProfile.user_id, User.full_name, User.skills, EngineerProfile.certifications,
                     EngineerProfile.tools, EngineerProfile.on_call, EngineerProfile.calendar_id,
@@ -142,19 +144,22 @@ def _roster(session: Session, near: GeoPoint, actor: Actor) -> list[_Row]:
                     EngineerProfile.home_service_point_id, ServicePoint.latitude, ServicePoint.longitude)
              .join(User, User.id == EngineerProfile.user_id)
              .join(ServicePoint, ServicePoint.id == EngineerProfile.home_service_point_id)
-             .where(User.active.is_(True), User.role.in_([r.value for r in FIELD])))
+             .where(User.active.is_(True), User.role.in_([r.value for r in FIELD]),
+                    EngineerProfile.latitude.is_not(None), EngineerProfile.longitude.is_not(None)))
     if actor.role is Role.PARTNER:
         query = query.where(User.region_id == actor.region_id)
-    rows: list[Any] = []
-    for degrees in NEAR_DEGREES:
-        rows = list(session.execute(query.where(
-            EngineerProfile.latitude.between(near.latitude - degrees, near.latitude + degrees),
-            EngineerProfile.longitude.between(near.longitude - degrees * 1.3, near.longitude + degrees * 1.3))))
-        if len(rows) >= MIN_POOL:
-            break
-    else:
-        rows = list(session.execute(query))
-    return [_Row(*row) for row in rows]
+    squeeze = math.cos(math.radians(near.latitude))
+    closeness = ((EngineerProfile.latitude - near.latitude) * (EngineerProfile.latitude - near.latitude)
+                 + (EngineerProfile.longitude - near.longitude) * (EngineerProfile.longitude - near.longitude)
+                 * (squeeze * squeeze))
+    if not parts:
+        return [_Row(*row) for row in session.execute(query.order_by(closeness).limit(NEAREST))]
+    holders = (select(Warehouse.engineer_id).join(StockLevel, StockLevel.warehouse_id == Warehouse.id)
+               .join(Part, Part.id == StockLevel.part_id)
+               .where(Warehouse.kind == "van", Part.number.in_(parts), StockLevel.on_hand > StockLevel.reserved)
+               .group_by(Warehouse.engineer_id).having(func.count(func.distinct(Part.number)) == len(parts)))
+    return [_Row(*row) for row in session.execute(query.where(EngineerProfile.user_id.in_(holders))
+                                                  .order_by(closeness).limit(WITH_PARTS))]
 
 
 def _stock(session: Session, parts: tuple[str, ...], *, engineer_ids: list[int],
@@ -192,13 +197,9 @@ def _on_duty(session: Session, on_call: bool, calendar_id: int | None, now: date
     return row is not None and cache.get(session, row, now.date()).is_working_time(now)
 
 
-def rank_for_ticket(session: Session, actor: Actor, ticket_id: int, *, now: datetime, limit: int = 10,
-                    exclude: frozenset[int] = frozenset()) -> Ranking:
-    """The ranked candidates for a ticket's visit, with reasons, and the engineers ruled out."""
-    _check_dispatcher(actor)
-    ticket = get_ticket(session, actor, ticket_id)
-    job = job_for(session, ticket, now)
-    roster = [r for r in _roster(session, job.location, actor) if r.user_id not in exclude]
+def _ranked(session: Session, job: Job, roster: list[_Row], now: datetime, names: dict[str, tuple[str, str]],
+            limit: int) -> tuple[list[Candidate], list[Excluded]]:
+    """Workload, stock and duty for the roster, then the pure ranking."""
     ids = [r.user_id for r in roster]
     busy = dict(session.execute(
         select(Ticket.assignee_id, func.count()).where(Ticket.assignee_id.in_(ids),
@@ -218,10 +219,26 @@ def rank_for_ticket(session: Session, actor: Actor, ticket_id: int, *, now: date
             certifications=frozenset(r.certifications or ()), tools=frozenset(r.tools or ()),
             on_duty=_on_duty(session, r.on_call, r.calendar_id, now, cache), open_jobs=int(busy.get(r.user_id, 0)),
             max_jobs=r.max_jobs, van_parts=vans.get(r.user_id, {}), service_point_parts=points.get(r.point_id, {})))
+    return rank(job, engineers, TRAVEL, hq_parts=hq, hq_transfer_minutes=HQ_TRANSFER_MINUTES, part_names=names,
+                limit=limit)
+
+
+def rank_for_ticket(session: Session, actor: Actor, ticket_id: int, *, now: datetime, limit: int = 10,
+                    exclude: frozenset[int] = frozenset()) -> Ranking:
+    """The ranked candidates for a ticket's visit, with reasons, and the engineers ruled out."""
+    _check_dispatcher(actor)
+    ticket = get_ticket(session, actor, ticket_id)
+    job = job_for(session, ticket, now)
     names = {n: (zh, en) for n, zh, en in session.execute(
         select(Part.number, Part.name_zh, Part.name_en).where(Part.number.in_(job.parts)))} if job.parts else {}
-    ranked, excluded = rank(job, engineers, TRAVEL, hq_parts=hq, hq_transfer_minutes=HQ_TRANSFER_MINUTES,
-                            part_names=names, limit=limit)
+    roster = [r for r in _roster(session, job.location, actor) if r.user_id not in exclude]
+    ranked, excluded = _ranked(session, job, roster, now, names, limit)
+    if job.parts and (not ranked or ranked[0].part_source.value in ("hq_transfer", "unavailable")):
+        # nobody near has the part: add the nearest engineers who carry it, however far they are
+        seen = {r.user_id for r in roster}
+        roster += [r for r in _roster(session, job.location, actor, job.parts)
+                   if r.user_id not in exclude and r.user_id not in seen]
+        ranked, excluded = _ranked(session, job, roster, now, names, limit)
     return Ranking(job, ranked, excluded, names)
 
 
