@@ -106,7 +106,8 @@ class PyVRPSolver:
         decompose = len(problem.technicians) > 1 and time_limit >= 4 * self.sub_time
         plan = self._run(problem, scale, time_limit * (self.full_share if decompose else 1.0), seed)
         if _score(problem, plan)[0] and len(set(map(_group_key, problem.technicians))) > 1:
-            built = InsertionSolver().solve(problem, time_limit * self.repair_share, seed)
+            repair = max(0.0, min(time_limit * self.repair_share, deadline - time.monotonic()))
+            built = InsertionSolver().solve(problem, repair, seed)
             if _score(problem, built) < _score(problem, plan):
                 plan = built
         if not decompose:
