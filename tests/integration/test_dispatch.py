@@ -12,6 +12,7 @@ from incucare.adapters.db.tables import (
     EngineerProfile,
     Notification,
     Part,
+    PartReservation,
     ServicePoint,
     StockLevel,
     Ticket,
@@ -119,6 +120,12 @@ def test_decline_then_timeout_then_accept(client, login, network, clock, session
                         json={"engineer_id": network["wang"], "accept_minutes": 20})
     assert offer.status_code == 201, offer.text
     assert offer.json()["rank"] == 1 and offer.json()["state"] == "pending"
+    with session_factory() as s:
+        held = s.execute(select(Part.number, Warehouse.code, PartReservation.state).select_from(PartReservation)
+                         .join(Part, Part.id == PartReservation.part_id)
+                         .join(Warehouse, Warehouse.id == PartReservation.warehouse_id)
+                         .where(PartReservation.ticket_id == ticket_id)).all()
+        assert sorted(held) == [("CAL-GAS-5", "VAN-wang", "active"), ("IR-CO2-01", "VAN-wang", "active")]
     assert client.get(f"/api/v1/tickets/{ticket_id}", headers=h).json()["status"] == "dispatched"
     again = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=h, json={})
     assert again.status_code == 409  # one pending offer at a time
@@ -137,9 +144,15 @@ def test_decline_then_timeout_then_accept(client, login, network, clock, session
     with session_factory() as s:
         told = s.scalars(select(Notification).where(Notification.template == "dispatch_failed")).all()
         assert told and "车坏了" in told[0].body
-    # automatic dispatch skips the engineer who declined
+    # the parts held for wang went back; automatic dispatch skips the engineer who declined
     auto = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=h, json={"accept_minutes": 15})
     assert auto.status_code == 201 and auto.json()["engineer_id"] == network["li"] and auto.json()["automatic"]
+    with session_factory() as s:
+        active = s.execute(select(Part.number, Warehouse.code).select_from(PartReservation)
+                           .join(Part, Part.id == PartReservation.part_id)
+                           .join(Warehouse, Warehouse.id == PartReservation.warehouse_id)
+                           .where(PartReservation.ticket_id == ticket_id, PartReservation.state == "active")).all()
+        assert sorted(active) == [("CAL-GAS-5", "VAN-li"), ("IR-CO2-01", "WH-W")]  # the sensor from the point
     clock.now += timedelta(minutes=16)
     with session_factory() as s:
         assert svc.expire_offers(s, now=clock.now) == 1

@@ -38,11 +38,11 @@ from incucare.domain.dispatch import (
     Job,
     rank,
 )
-from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from incucare.domain.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.model import Role, TicketStatus
 from incucare.domain.sla import WorkCalendar
 from incucare.domain.travel import GeoPoint, RoadRailAirModel, TravelModel
-from incucare.services import sla
+from incucare.services import parts, sla
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
 from incucare.services.notifications import notify_user
@@ -288,6 +288,8 @@ def dispatch(session: Session, actor: Actor, ticket_id: int, *, now: datetime, e
         automatic=automatic or engineer_id is None)
     session.add(offer)
     session.flush()
+    held = _reserve_parts(session, actor, ticket, chosen.engineer.user_id, ranking.job.parts, now)
+    offer.reasons = {**offer.reasons, "reserved": held}
     record_change(session, actor, at=now, entity="dispatch_offer", entity_id=offer.id, action="create",
                   changes={"ticket": (None, ticket.number), "engineer": (None, chosen.engineer.user_id),
                            "rank": (None, rank_no)})
@@ -299,6 +301,39 @@ def dispatch(session: Session, actor: Actor, ticket_id: int, *, now: datetime, e
                                                    "en": "; ".join(offer.reasons["en"])}),
                     dedupe_key=f"dispatch:{offer.id}")
     return offer
+
+
+def _reserve_parts(session: Session, actor: Actor, ticket: Ticket, engineer_id: int, numbers: tuple[str, ...],
+                   now: datetime) -> list[dict[str, str]]:
+    """Hold one of each likely part where this engineer would take it (带件上门); from HQ it is shipped to
+    their service point for the ticket. A part that cannot be held does not stop the dispatch: the offer
+    says so and the dispatcher sees it."""
+    held: list[dict[str, str]] = []
+    for number in numbers:
+        try:
+            with session.begin_nested():
+                choice = parts.source_for(session, engineer_id=engineer_id, part_number=number)
+                if choice.warehouse_id is None or choice.source.value in ("supplier_order", "none_needed"):
+                    held.append({"part": number, "source": choice.source.value, "held": "no", "zh": choice.zh,
+                                 "en": choice.en})
+                    continue
+                part = session.scalar(select(Part).where(Part.number == number))
+                assert part is not None
+                parts.reserve(session, actor, ticket_id=ticket.id, part_id=part.id, warehouse_id=choice.warehouse_id,
+                              quantity=1, now=now)
+                if choice.source.value == "hq_transfer":
+                    engineer = session.get(User, engineer_id)
+                    point = parts.point_warehouse(session, engineer.service_point_id) if (
+                        engineer is not None and engineer.service_point_id) else None
+                    if point is not None:
+                        parts.ship_transfer(session, actor, part_id=part.id, quantity=1,
+                                            from_warehouse_id=choice.warehouse_id, to_warehouse_id=point.id, now=now,
+                                            ticket_id=ticket.id, note=f"dispatch {ticket.number}")
+                held.append({"part": number, "source": choice.source.value, "held": "yes", "zh": choice.zh,
+                             "en": choice.en})
+        except DomainError as exc:
+            held.append({"part": number, "source": "none", "held": "no", "zh": exc.text("zh"), "en": exc.text("en")})
+    return held
 
 
 def get_offer(session: Session, actor: Actor, offer_id: int) -> DispatchOffer:
@@ -345,10 +380,17 @@ def decline(session: Session, actor: Actor, offer_id: int, *, now: datetime, rea
                                details=[{"field": "reason", "message": "required"}])
     offer.state, offer.decided_at, offer.decline_reason = "declined", now, reason.strip()[:2000]
     move_ticket(session, actor, offer.ticket_id, now=now, to=TicketStatus.AWAITING_DISPATCH, reason=reason)
+    _release(session, offer, now)
     record_change(session, actor, at=now, entity="dispatch_offer", entity_id=offer.id, action="decline",
                   changes={"state": ("pending", "declined")}, reason=reason.strip())
     _after_no(session, offer, now, {"zh": f"拒单:{reason.strip()}", "en": f"declined: {reason.strip()}"})
     return offer
+
+
+def _release(session: Session, offer: DispatchOffer, now: datetime) -> None:
+    """Parts held for an engineer who did not take the job go back on the shelf (the next one may need others)."""
+    system = Actor(user_id=None, name="派工引擎 / dispatch engine", role=Role.DISPATCHER)
+    parts.release_for_ticket(session, system, ticket_id=offer.ticket_id, now=now, reason="dispatch not accepted")
 
 
 def _after_no(session: Session, offer: DispatchOffer, now: datetime, why: dict[str, str]) -> None:
@@ -383,6 +425,7 @@ def expire_offers(session: Session, *, now: datetime) -> int:
         if ticket is not None and ticket.status == TicketStatus.DISPATCHED.value:
             move_ticket(session, system, ticket.id, now=now, to=TicketStatus.AWAITING_DISPATCH,
                         reason="接单超时 / not accepted in time")
+            _release(session, offer, now)
         record_change(session, system, at=now, entity="dispatch_offer", entity_id=offer.id, action="expire",
                       changes={"state": ("pending", "expired")})
         _after_no(session, offer, now, {"zh": "未在时限内接单", "en": "no answer in time"})
