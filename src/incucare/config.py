@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     session_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1)
     max_upload_mb: int = Field(default=20, ge=1)
     max_request_mb: int = Field(default=64, ge=1, description="Any request body above this gets a 413 unread")
+    auto_dispatch: bool = Field(default=False, description="Offer tickets awaiting dispatch to the best engineer")
+    dispatch_accept_minutes: int = Field(default=30, ge=5, le=1440, description="Time an engineer has to accept")
     log_level: str = "info"
     sweep_interval_s: float = Field(default=30.0, ge=0, description="0 disables the in-app SLA sweeper")
     smtp_host: str = "127.0.0.1"

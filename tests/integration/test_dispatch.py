@@ -176,3 +176,13 @@ def test_customers_and_engineers_do_not_rank_or_dispatch(client, login, network)
     bad = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=login("dispatcher"),
                       json={"engineer_id": network["sun"]})
     assert bad.status_code == 422 and "缺少技能" in bad.json()["error"]["message"]
+
+
+def test_automatic_dispatch_policy_offers_waiting_tickets_once(client, login, network, clock, session_factory):
+    ticket_id = _ticket(client, login)
+    with session_factory() as s:
+        assert svc.auto_dispatch_waiting(s, now=clock.now) == 1
+        assert svc.auto_dispatch_waiting(s, now=clock.now) == 0  # one pending offer per ticket
+        s.commit()
+        offer = s.scalars(select(DispatchOffer).where(DispatchOffer.ticket_id == ticket_id)).one()
+        assert offer.engineer_id == network["wang"] and offer.automatic and offer.offered_by_id is None

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.config import Settings
 from incucare.services.context import Clock, system_clock
-from incucare.services.dispatch import expire_offers
+from incucare.services.dispatch import auto_dispatch_waiting, expire_offers
 from incucare.services.notifications import DeliveryReport, deliver_due, transports_from_settings
 from incucare.services.sla_policies import quiet_calendar
 from incucare.services.sla_sweeper import SweepReport, sweep
@@ -28,6 +28,8 @@ def run_round(factory: sessionmaker[Session], settings: Settings, clock: Clock =
     report = sweep(factory, now)
     with factory() as session:
         expire_offers(session, now=now)
+        if settings.auto_dispatch:
+            auto_dispatch_waiting(session, now=now, accept_minutes=settings.dispatch_accept_minutes)
         session.commit()
     with factory() as session:
         quiet = quiet_calendar(session, now)

@@ -438,3 +438,26 @@ def offers_for(session: Session, actor: Actor, *, state: str | None = "pending")
     if state:
         query = query.where(DispatchOffer.state == state)
     return list(session.scalars(query.order_by(DispatchOffer.offered_at.desc()).limit(100)))
+
+
+def auto_dispatch_waiting(session: Session, *, now: datetime, limit: int = 50,
+                          accept_minutes: int = DEFAULT_ACCEPT_MINUTES) -> int:
+    """Dispatch policy "automatic": offer every ticket waiting for dispatch to its best candidate.
+
+    Oldest first; a ticket with an offer pending is left alone, one with nobody qualified stays in the
+    dispatch queue for a person (its owner is unchanged, so someone is still accountable).
+    """
+    system = Actor(user_id=None, name="派工引擎 / dispatch engine", role=Role.DISPATCHER)
+    pending = select(DispatchOffer.ticket_id).where(DispatchOffer.state == "pending")
+    waiting = list(session.scalars(select(Ticket.id).where(
+        Ticket.status == TicketStatus.AWAITING_DISPATCH.value, Ticket.id.not_in(pending))
+        .order_by(Ticket.reported_at).limit(limit)))
+    offered = 0
+    for ticket_id in waiting:
+        try:
+            with session.begin_nested():
+                dispatch(session, system, ticket_id, now=now, accept_minutes=accept_minutes, automatic=True)
+            offered += 1
+        except (Conflict, ValidationFailed):
+            continue
+    return offered
