@@ -245,6 +245,63 @@ def sla_refresh(now: Annotated[str | None, typer.Option(help="As of this ISO-860
     console.print(f"refreshed the clocks of {len(ids)} open tickets", markup=False)
 
 
+plan_app = typer.Typer(help="Daily route planning", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.command("routes")
+def plan_routes_cmd(
+    region: Annotated[str, typer.Option(help="Region code, e.g. central")],
+    day: Annotated[str, typer.Option("--date", help="The day to plan, YYYY-MM-DD (local time)")],
+    time_limit: Annotated[float, typer.Option(help="Solver time in seconds")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON")] = False,
+    save: Annotated[bool, typer.Option(help="Store it as the region's current plan")] = True,
+) -> None:
+    """Plan every on-site job of the day over the region's engineers (skills, tools, parts, time windows)."""
+    import json
+    from datetime import UTC, date, datetime
+
+    from incucare.adapters.db.engine import make_session_factory
+    from incucare.domain.errors import DomainError
+    from incucare.domain.model import Role
+    from incucare.services.context import Actor
+    from incucare.services.route_planning import plan_routes
+
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        console.print(f"--date: '{day}' is not a date like 2026-12-07", markup=False)
+        raise typer.Exit(2) from None
+    factory = make_session_factory(_engine(_settings()))
+    with factory() as session:
+        try:
+            plan = plan_routes(session, Actor(user_id=None, name="cli", role=Role.DISPATCHER), region_code=region,
+                               day=when, now=datetime.now(UTC), time_limit=time_limit, save=save)
+        except DomainError as exc:
+            console.print(f"{exc.message} / {exc.zh}", markup=False)
+            raise typer.Exit(1) from None
+        session.commit()
+    if as_json:
+        print(json.dumps({
+            "region": plan.region, "date": plan.day.isoformat(), "plan_id": plan.plan_id, "feasible": plan.feasible,
+            "travel_minutes": plan.travel_minutes, "duration_minutes": plan.duration_minutes,
+            "solver_seconds": plan.solver_seconds,
+            "routes": [{"engineer_id": r.engineer_id, "engineer": r.engineer,
+                        "stops": [{"kind": s.kind, "ticket": s.number, "place": s.place,
+                                   "arrive": s.arrive.isoformat(), "leave": s.leave.isoformat()} for s in r.stops]}
+                       for r in plan.routes],
+            "unplanned": list(plan.unplanned)}, ensure_ascii=False, indent=1))
+        return
+    console.print(f"{plan.region} {plan.day}: {sum(len(r.stops) for r in plan.routes)} stops over {len(plan.routes)} "
+                  f"engineers, travel {plan.travel_minutes:.0f} min, working time {plan.duration_minutes:.0f} min, "
+                  f"{'feasible' if plan.feasible else 'NOT feasible'} ({plan.solver_seconds:.1f} s)", markup=False)
+    for route in plan.routes:
+        console.print(f"  {route.engineer}: " + " → ".join(
+            f"{s.arrive:%H:%M} {s.number or s.place}" for s in route.stops), markup=False)
+    for item in plan.unplanned:
+        console.print(f"  unplanned {item['number']}: {item['zh']} / {item['en']}", markup=False)
+
+
 @app.command("triage")
 def triage_cmd(
     text: Annotated[str, typer.Argument(help="The fault report, Chinese or English")],

@@ -110,3 +110,44 @@ def format_minutes(minutes: int, lang: str = "zh") -> str:
     if lang == "zh":
         return f"{hours}小时{rest}分" if hours else f"{rest}分钟"
     return f"{hours} h {rest:02d}" if hours else f"{rest} min"
+
+
+@dataclass(frozen=True)
+class PlaneRoadTravel:
+    """Road travel on a local plane (kilometres east/north of a region's centre), for the route planner.
+
+    Distances are straight lines times ``road_factor`` (the same calibration as :class:`RoadRailAirModel`'s
+    car leg), times are minutes at ``car_kmh``: inside one region's day, engineers drive.
+    """
+
+    road_factor: float = 1.35
+    car_kmh: float = 55.0
+
+    def distance(self, a: PlanePoint, b: PlanePoint) -> float:
+        """Road kilometres."""
+        return math.hypot(a.x - b.x, a.y - b.y) * self.road_factor
+
+    def travel_time(self, a: PlanePoint, b: PlanePoint) -> float:
+        """Minutes by car."""
+        return self.distance(a, b) / self.car_kmh * 60
+
+
+class PlanePoint(Protocol):
+    """Anything with plane coordinates in kilometres (the route planner's ``Point``)."""
+
+    @property
+    def x(self) -> float:
+        """Kilometres east."""
+        ...
+
+    @property
+    def y(self) -> float:
+        """Kilometres north."""
+        ...
+
+
+def project(point: GeoPoint, centre: GeoPoint) -> tuple[float, float]:
+    """Kilometres east and north of ``centre`` (equirectangular; exact enough within a region)."""
+    east = (point.longitude - centre.longitude) * 111.320 * math.cos(math.radians(centre.latitude))
+    north = (point.latitude - centre.latitude) * 110.574
+    return east, north

@@ -812,3 +812,21 @@ class QualityClaim(Base):
     root_cause: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class RoutePlan(Base):
+    """A region's planned day: each engineer's ordered stops with times, and the jobs that did not fit."""
+
+    __tablename__ = "route_plans"
+    __table_args__ = (Index("ix_route_plans_region_day", "region_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"))
+    day: Mapped[date] = mapped_column(Date)
+    routes: Mapped[list[Any]] = mapped_column(default=list)
+    unplanned: Mapped[list[Any]] = mapped_column(default=list)
+    travel_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    duration_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    feasible: Mapped[bool] = mapped_column(Boolean, default=True)
+    solver_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
