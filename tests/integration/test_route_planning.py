@@ -25,7 +25,8 @@ def _open(client, login, serial, text):
     assert r.status_code == 201, r.text
     h = login("dispatcher")
     for to in ("acknowledged", "awaiting_dispatch"):
-        assert client.post(f"/api/v1/tickets/{r.json()['id']}/transitions", headers=h, json={"to": to}).status_code == 200
+        moved = client.post(f"/api/v1/tickets/{r.json()['id']}/transitions", headers=h, json={"to": to})
+        assert moved.status_code == 200
     return r.json()["id"]
 
 
