@@ -72,3 +72,18 @@ def test_the_cli_prints_the_plan_as_json_and_refuses_bad_input(client, login, ne
     assert bad_date.exit_code == 2 and "not a date" in bad_date.output
     unknown = runner.invoke(app, ["plan", "routes", "--region", "mars", "--date", "2026-11-27"])
     assert unknown.exit_code == 1 and "mars" in unknown.output
+
+
+def test_the_api_plans_and_returns_the_current_plan(client, login, network):  # noqa: F811
+    _open(client, login, "SN-IVF-001", "CO2 传感器读数不准,外接检测仪测出来差 1.5%")
+    h = login("dispatcher")
+    assert client.get("/api/v1/route-plans", headers=h, params={"region": "central", "date": "2026-11-27"}
+                      ).status_code == 404
+    made = client.post("/api/v1/route-plans", headers=h, json={"region": "central", "date": "2026-11-27",
+                                                              "time_limit": 1})
+    assert made.status_code == 201, made.text
+    got = client.get("/api/v1/route-plans", headers=h, params={"region": "central", "date": "2026-11-27"})
+    assert got.status_code == 200 and got.json()["plan_id"] == made.json()["plan_id"]
+    assert client.post("/api/v1/route-plans", headers=login("customer"), json={
+        "region": "central", "date": "2026-11-27"}).status_code == 403
+    assert client.post("/api/v1/route-plans", headers=h, json={"region": "central", "date": "27/11"}).status_code == 422

@@ -220,7 +220,7 @@ def plan_routes(session: Session, actor: Actor, *, region_code: str, day: date, 
     day_plan = DayPlan(region.code, day, tuple(routes), tuple(unplanned), round(result.travel, 1),
                        round(result.duration, 1), result.feasible, round(seconds, 2))
     if save:
-        row = RoutePlan(region_id=region.id, day=day, routes=[_route_json(r) for r in routes],
+        row = RoutePlan(region_id=region.id, day=day, routes=[route_json(r) for r in routes],
                         unplanned=list(unplanned), travel_minutes=day_plan.travel_minutes,
                         duration_minutes=day_plan.duration_minutes, feasible=day_plan.feasible,
                         solver_seconds=day_plan.solver_seconds, created_at=now, created_by_id=actor.user_id)
@@ -237,7 +237,8 @@ def _why(ticket: Ticket, en: str, zh: str) -> dict[str, str]:
     return {"ticket_id": str(ticket.id), "number": ticket.number, "en": en, "zh": zh}
 
 
-def _route_json(route: PlannedRoute) -> dict[str, object]:
+def route_json(route: PlannedRoute) -> dict[str, object]:
+    """The stored and API form of one engineer's route."""
     return {"engineer_id": route.engineer_id, "engineer": route.engineer,
             "stops": [{"kind": s.kind, "ticket_id": s.ticket_id, "number": s.number, "place": s.place,
                        "arrive": s.arrive.isoformat(), "start": s.start.isoformat(), "leave": s.leave.isoformat()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date as date_type
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,6 +22,13 @@ class DispatchIn(Strict):
     engineer_id: int | None = Field(default=None, description="Leave out to offer the job to the best candidate")
     accept_minutes: int = Field(default=svc.DEFAULT_ACCEPT_MINUTES, ge=5, le=1440,
                                 description="How long the engineer has to accept before the next one is asked")
+
+
+class PlanIn(Strict):
+    region: str = Field(min_length=1, max_length=32, description="Region code")
+    date: date_type
+    time_limit: float = Field(default=5.0, ge=0.1, le=60, description="Solver seconds")
+    save: bool = True
 
 
 class DeclineIn(Strict):
@@ -109,3 +117,34 @@ def decline(offer_id: int, body: DeclineIn, request: Request, actor: ActorDep, u
     offer = svc.decline(uow.session, actor, offer_id, now=now, reason=body.reason)
     uow.commit()
     return OfferOut.of(offer, api_language(request))
+
+
+def _plan_json(region: str, day: date_type, routes: list[Any], unplanned: list[Any], *, plan_id: int | None,
+               travel: float, duration: float, feasible: bool, seconds: float) -> dict[str, Any]:
+    return {"plan_id": plan_id, "region": region, "date": day.isoformat(), "feasible": feasible,
+            "travel_minutes": travel, "duration_minutes": duration, "solver_seconds": seconds,
+            "routes": routes, "unplanned": unplanned}
+
+
+@router.post("/route-plans", status_code=201)
+def plan_routes(body: PlanIn, actor: ActorDep, uow: UowDep, now: NowDep) -> dict[str, Any]:
+    """Plan the region's on-site jobs of the day over its engineers and (unless ``save`` is false) keep it."""
+    from incucare.services.route_planning import plan_routes, route_json
+
+    plan = plan_routes(uow.session, actor, region_code=body.region, day=body.date, now=now,
+                       time_limit=body.time_limit, save=body.save)
+    uow.commit()
+    return _plan_json(plan.region, plan.day, [route_json(r) for r in plan.routes], list(plan.unplanned),
+                      plan_id=plan.plan_id, travel=plan.travel_minutes, duration=plan.duration_minutes,
+                      feasible=plan.feasible, seconds=plan.solver_seconds)
+
+
+@router.get("/route-plans")
+def current_plan(region: str, date: date_type, actor: ActorDep, uow: UowDep) -> dict[str, Any]:
+    """The region's current plan for a day."""
+    from incucare.services.route_planning import latest_plan
+
+    row = latest_plan(uow.session, actor, region_code=region, day=date)
+    return _plan_json(region, row.day, list(row.routes), list(row.unplanned), plan_id=row.id,
+                      travel=row.travel_minutes, duration=row.duration_minutes, feasible=row.feasible,
+                      seconds=row.solver_seconds)
