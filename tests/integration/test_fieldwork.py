@@ -177,10 +177,9 @@ def test_done_when_wuhan_ticket_from_ranking_to_resolved(client, login, network,
     offer = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=dispatcher,
                         json={"engineer_id": first["engineer"]["id"]})
     assert offer.status_code == 201, offer.text
-    for part in ("sensor", "gas"):  # 带件上门: the likely parts are held in the van for this ticket
-        held = client.post(f"/api/v1/tickets/{ticket_id}/reservations", headers=dispatcher,
-                           json={"part_id": network[part], "warehouse_id": network["van_wang"], "quantity": 1})
-        assert held.status_code == 201, held.text
+    # 带件上门: dispatch held one of each likely part in Wang's van for this ticket
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 1)
+    assert _van_stock(session_factory, network["van_wang"], network["gas"]) == (2, 1)
     wang = _login_as(client, "wang")
     jobs = client.get("/api/v1/my/jobs", headers=wang).json()
     assert [(j["kind"], j["ticket"]["id"]) for j in jobs["items"]] == [("offer", ticket_id)]
@@ -271,8 +270,8 @@ def _nothing_stored(session_factory, network, ticket_id):
         assert s.scalar(select(func.count()).select_from(PartUsage)) == 0
         assert s.get(Ticket, ticket_id).status == "on_site"
         assert s.scalar(select(ServiceVisit.ended_at).where(ServiceVisit.ticket_id == ticket_id)) is None
-    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 0)
-    assert _van_stock(session_factory, network["van_wang"], network["gas"]) == (2, 0)
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 1)  # as dispatch held them
+    assert _van_stock(session_factory, network["van_wang"], network["gas"]) == (2, 1)
 
 
 def test_refusals_store_nothing(client, login, network, clock, session_factory):
@@ -344,6 +343,7 @@ def test_follow_up_then_second_visit_counts_against_first_time_fix(client, login
     assert first.status_code == 201, first.text
     assert first.json()["ticket_status"] == "waiting_parts" and first.json()["reason"].startswith("需更换主板")
     assert first.json()["first_time_fix"]["counts_against"] is False and first.json()["signed"] is False
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 1)  # still held for the job
     jobs = client.get("/api/v1/my/jobs", headers=wang).json()["items"]
     assert ("active", "waiting_parts") in {(j["kind"], j["ticket"]["status"]) for j in jobs}
     # the part arrived: the dispatcher records the second trip for the engineer, who reports it done
@@ -367,13 +367,14 @@ def test_follow_up_then_second_visit_counts_against_first_time_fix(client, login
         assert s.get(EngineerProfile, network["wang"]).position_source == "site"
 
 
-def test_needs_hq_escalates_with_the_reason(client, login, network, clock):
+def test_needs_hq_escalates_with_the_reason(client, login, network, clock, session_factory):
     ticket_id, wang = _on_site(client, login, network, clock)
     r = client.post(f"/api/v1/tickets/{ticket_id}/work-report", headers=wang, json=_report(
         outcome="needs_hq", reason="主板烧毁,需总部分析", parts=[]))
     assert r.status_code == 201, r.text
     ticket = client.get(f"/api/v1/tickets/{ticket_id}", headers=login("dispatcher")).json()
     assert ticket["status"] == "escalated_hq" and ticket["tier"] == 3
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 0)  # HQ decides: given back
     timeline = client.get(f"/api/v1/tickets/{ticket_id}/timeline", headers=wang).json()["items"]
     assert any(e.get("note") == "主板烧毁,需总部分析" for e in timeline)
 
@@ -441,7 +442,7 @@ def test_phone_pages_without_javascript(client, login, network, clock, session_f
     bad = client.post(f"/my/jobs/{ticket_id}/report", data=data)
     assert bad.status_code == 422
     assert "请填写处理措施" in bad.text and "允差" in bad.text and "传感器漂移" in bad.text
-    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 0)
+    assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 1)
     good = client.post(f"/my/jobs/{ticket_id}/report", data={**data, "actions": "更换传感器并校准",
                                                                 "cal_as_left": ["5.1", "", ""]},
                        files=[("photos", ("display.png", png(8, 8), "image/png"))])

@@ -404,7 +404,8 @@ def _consume(session: Session, actor: Actor, ticket: Ticket, visit: ServiceVisit
 
 
 def _release_unused(session: Session, actor: Actor, ticket: Ticket, engineer_id: int, now: datetime) -> None:
-    """A fixed job gives back what was held for it in the van and not fitted."""
+    """Give back what dispatch held for the job in the van and was not fitted, unless the engineer comes back
+    for this job (waiting for parts): fixed needs nothing more, a re-dispatch or HQ holds parts anew."""
     van = parts.van_of(session, engineer_id)
     if van is None:
         return
@@ -413,7 +414,7 @@ def _release_unused(session: Session, actor: Actor, ticket: Ticket, engineer_id:
         PartReservation.state == ReservationState.ACTIVE.value))
     for reservation_id in list(held):
         parts.release(session, actor, reservation_id=reservation_id, now=now,
-                      reason=f"{ticket.number} 已修复,未用 / fixed, not used")
+                      reason=f"{ticket.number} 服务报告未使用 / not used by the work report")
 
 
 def submit_report(session: Session, actor: Actor, ticket_id: int, draft: ReportDraft, *, now: datetime,
@@ -465,7 +466,7 @@ def submit_report(session: Session, actor: Actor, ticket_id: int, draft: ReportD
         add_comment(session, actor, ticket.id, now=now, text=f"服务报告说明 / Work report note: {checked.note}")
     target = (FOLLOW_UP_STATUS[checked.follow_up] if checked.follow_up is not None
               else NEXT_STATUS[checked.outcome])
-    if checked.outcome is Outcome.FIXED:
+    if checked.follow_up is not FollowUp.WAITING_PARTS:
         _release_unused(session, actor, ticket, engineer_id, now)
     move_ticket(session, actor, ticket.id, now=now, to=target, reason=checked.reason or None)
     record_change(session, actor, at=now, entity="work_report", entity_id=report.id, action="create", changes={
