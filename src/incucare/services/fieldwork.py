@@ -64,6 +64,7 @@ from incucare.services import parts, sla
 from incucare.services.attachments import NewAttachment, add_attachments
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
+from incucare.services.route_planning import planned_order
 from incucare.services.sla import TicketSla
 from incucare.services.tickets import add_comment, get_ticket, move_ticket
 
@@ -176,6 +177,7 @@ def my_jobs(session: Session, actor: Actor, day: date, *, now: datetime, zone: Z
     if not may_work_jobs(actor) or (actor.role in FIELD_ROLES and engineer != actor.user_id):
         raise PermissionDenied("an engineer sees only their own jobs", zh="工程师只能查看自己的任务")
     first, last = _day_bounds(day, zone)
+    route = route or planned_order(session, engineer, day)
     current = day >= now.astimezone(zone).date()
     offers = list(session.scalars(select(DispatchOffer).where(
         DispatchOffer.engineer_id == engineer, DispatchOffer.state == "pending")
