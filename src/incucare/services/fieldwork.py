@@ -23,7 +23,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -31,7 +30,6 @@ from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
 from incucare.adapters.db.tables import (
-    AuditRecord,
     Calibration,
     Device,
     DispatchOffer,
@@ -358,25 +356,14 @@ def _digest(draft: ReportDraft, signature: bytes | None, photos: list[NewAttachm
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _audits(session: Session, report_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """What each report's creation recorded beyond the report row (follow-up, reason, note, photos, key)."""
-    if not report_ids:
-        return {}
-    rows = session.scalars(select(AuditRecord).where(
-        AuditRecord.entity == "work_report", AuditRecord.action == "create",
-        AuditRecord.entity_id.in_([str(i) for i in report_ids])))
-    return {int(r.entity_id): {k: v.get("new") for k, v in (r.changes or {}).items()} for r in rows}
-
-
 def _earlier(session: Session, ticket: Ticket, key: str, digest: str) -> WorkReport | None:
-    ids = list(session.scalars(select(WorkReport.id).where(WorkReport.ticket_id == ticket.id)))
-    for report_id, extra in _audits(session, ids).items():
-        if extra.get("idempotency_key") == key:
-            if extra.get("request") != digest:
-                raise Conflict("this Idempotency-Key was already used for a different work report",
-                               zh="该 Idempotency-Key 已用于另一份不同的服务报告")
-            return session.get(WorkReport, report_id)
-    return None
+    report = session.scalar(select(WorkReport).where(WorkReport.idempotency_key == key))
+    if report is None:
+        return None
+    if report.ticket_id != ticket.id or report.request_digest != digest:
+        raise Conflict("this Idempotency-Key was already used for a different work report",
+                       zh="该 Idempotency-Key 已用于另一份不同的服务报告")
+    return report
 
 
 def _with_prefix(exc: DomainError, prefix: str) -> DomainError:
@@ -459,7 +446,10 @@ def submit_report(session: Session, actor: Actor, ticket_id: int, draft: ReportD
     stored = add_attachments(session, actor, ticket, files, channel=channel, now=now)
     report = WorkReport(ticket_id=ticket.id, visit_id=visit.id, engineer_id=engineer_id, diagnosis=checked.diagnosis,
                         actions=checked.actions, outcome=checked.outcome.value, signer_name=checked.signer_name,
-                        signature_png=signature, signed_at=now if signature is not None else None, created_at=now)
+                        signature_png=signature, signed_at=now if signature is not None else None, created_at=now,
+                        follow_up=checked.follow_up.value if checked.follow_up else "", reason=checked.reason,
+                        note=checked.note, photo_ids=[a.id for a in stored], idempotency_key=key,
+                        request_digest=digest)
     session.add(report)
     visit.ended_at = now
     visit.summary = f"{checked.diagnosis} → {checked.actions}"[:2000]
@@ -499,16 +489,14 @@ def report_view(session: Session, report: WorkReport) -> ReportView:
     """A report with its parts, calibrations, photos and first-time-fix verdict, as the API and pages show it."""
     visit = session.get(ServiceVisit, report.visit_id) if report.visit_id else None
     engineer = session.get(User, report.engineer_id)
-    extra = _audits(session, [report.id]).get(report.id, {})
     used = list(session.scalars(select(PartUsage).where(PartUsage.visit_id == visit.id)
                                 .order_by(PartUsage.id))) if visit else []
     calibrations = list(session.scalars(select(Calibration).where(Calibration.visit_id == visit.id)
                                         .order_by(Calibration.id))) if visit else []
     ticket = session.get(Ticket, report.ticket_id)
     return ReportView(report=report, visit=visit, engineer_name=engineer.full_name if engineer else "",
-                      parts=used, calibrations=calibrations, follow_up=str(extra.get("follow_up") or ""),
-                      reason=str(extra.get("reason") or ""), note=str(extra.get("note") or ""),
-                      photo_ids=[int(i) for i in extra.get("photos") or []],
+                      parts=used, calibrations=calibrations, follow_up=report.follow_up, reason=report.reason,
+                      note=report.note, photo_ids=[int(i) for i in report.photo_ids or []],
                       repeat=_repeat_of(session, visit) if visit else None,
                       ticket_status=ticket.status if ticket else "")
 

@@ -746,6 +746,12 @@ class WorkReport(Base):
     signature_png: Mapped[bytes | None] = mapped_column(LargeBinary)
     signed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    follow_up: Mapped[str] = mapped_column(String(24), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    photo_ids: Mapped[list[Any]] = mapped_column(default=list)
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    request_digest: Mapped[str] = mapped_column(String(64), default="")
 
 
 class FirmwareUpdate(Base):
