@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -772,6 +773,8 @@ class Loan(Base):
     """A loaner unit (备机) at a customer while theirs is repaired: sent, tracked, returned."""
 
     __tablename__ = "loans"
+    __table_args__ = (Index("uq_loans_one_open_per_loaner", "loaner_device_id", unique=True,
+                            sqlite_where=text("state = 'on_loan'"), postgresql_where=text("state = 'on_loan'")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     loaner_device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
