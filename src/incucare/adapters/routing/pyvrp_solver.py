@@ -80,15 +80,18 @@ class PyVRPSolver:
     vehicle type of their own with skills, tools and restocking (TRSP): each iteration is slow and routes
     are hard to merge. So after ``full_share`` of the budget the solver repeatedly takes a few neighbouring
     routes plus some idle technicians nearby, re-solves that small problem with PyVRP warm-started from the
-    current routes, and keeps the result when the evaluator scores it better. Small sub-problems run
+    current routes, and keeps the result when the evaluator scores it better. With probability
+    ``eliminate`` the sub-problem leaves out the technician of the route it started from and no idle one
+    joins, which asks PyVRP to spread that route's jobs over its neighbours: local search alone rarely
+    empties a route, and each route saved is a drive from home and back. Small sub-problems run
     hundreds of times more iterations per second, which is where the last few percent come from. When
     PyVRP ends its share without a feasible plan (tight windows where a job suits one technician only), the
     randomised regret insertion of :mod:`.insertion` gets ``repair_share`` of the budget to build one.
     """
 
-    def __init__(self, scale: int | None = None, display: bool = False, full_share: float = 0.4,
-                 sub_time: float = 1.0, sub_routes: tuple[int, int] = (3, 6), idle_technicians: int = 3,
-                 repair_share: float = 0.25) -> None:
+    def __init__(self, scale: int | None = None, display: bool = False, full_share: float = 0.25,
+                 sub_time: float = 0.5, sub_routes: tuple[int, int] = (3, 6), idle_technicians: int = 3,
+                 repair_share: float = 0.25, eliminate: float = 0.3) -> None:
         self.scale = scale
         self.display = display
         self.full_share = full_share
@@ -96,6 +99,7 @@ class PyVRPSolver:
         self.sub_routes = sub_routes
         self.idle_technicians = idle_technicians
         self.repair_share = repair_share
+        self.eliminate = eliminate
 
     def solve(self, problem: Problem, time_limit: float, seed: int = 0) -> Plan:
         """Best plan found within ``time_limit`` seconds (possibly infeasible if none was found)."""
@@ -133,19 +137,28 @@ class PyVRPSolver:
             focus = rng.choice(unserved) if unserved and (rng.random() < 0.5 or not routes) else None
             if focus is None and not routes:
                 break
-            centre = focus.location if focus is not None else _centre(problem, routes[rng.choice(sorted(routes))])
+            seed_route: str | None = None
+            if focus is not None:
+                centre = focus.location
+            else:
+                seed_route = rng.choice(sorted(routes))
+                centre = _centre(problem, routes[seed_route])
             chosen = _neighbourhood(problem, routes, centre, rng.randint(*self.sub_routes), self.idle_technicians)
             jobs = tuple(j for j in problem.jobs if j is focus or any(j.id in routes[t].stops for t in chosen
                                                                       if t in routes))
             if not jobs:
                 continue
-            sub = replace(problem, jobs=jobs, technicians=tuple(t for t in problem.technicians if t.id in chosen))
+            whole = replace(problem, jobs=jobs, technicians=tuple(t for t in problem.technicians if t.id in chosen))
+            sub = whole
+            if seed_route is not None and rng.random() < self.eliminate:
+                sub = replace(whole, technicians=tuple(t for t in whole.technicians
+                                                       if t.id != seed_route and t.id in routes))
             current = Plan(tuple(routes[t] for t in chosen if t in routes))
             seconds = min(self.sub_time, deadline - time.monotonic() - 0.1)
             if seconds <= 0.05:
                 break
             candidate = self._run(sub, scale, seconds, rng.randrange(1 << 30), start=current)
-            if _score(sub, candidate) < _score(sub, current):
+            if _score(whole, candidate) < _score(whole, current):
                 for tech_id in chosen:
                     routes.pop(tech_id, None)
                 routes.update({r.technician_id: r for r in candidate.routes if r.stops})
