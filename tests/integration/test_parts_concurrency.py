@@ -101,10 +101,9 @@ def test_two_concurrent_reservations_of_the_last_unit_one_wins(session_factory, 
                             .where(StockMovement.part_id == part_id, StockMovement.kind == "reserve")) == 1
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite serialises whole transactions
 def test_the_loser_waits_for_the_winner_and_rechecks(session_factory, world, stock, clock, db_url):
     """A deterministic interleaving on PostgreSQL: B's UPDATE is seen blocked on A's row lock before A commits."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks and lock waits are PostgreSQL's; SQLite serialises whole transactions")
     first, second = _dispatchers(world)
     other_ticket = _second_ticket(session_factory, world, clock.now)
     part_id = _fresh_part(session_factory, stock, clock.now, 99)
