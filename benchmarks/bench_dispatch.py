@@ -1,7 +1,8 @@
 """Ranking latency: candidates for a visit over 2,000 engineers and 100,000 devices (goal p95 < 20 ms).
 
-Builds a synthetic network on a fresh database: 14 service points at their real cities, 2,000 field
-engineers spread around them with skills, tools, positions and vans holding random parts, 100,000 devices
+Builds a synthetic network on a fresh database: 14 service points at their real cities with warehouses
+holding 0-4 of each part, 2,000 field engineers spread around them with skills, tools, positions and vans
+holding 4 of the 12 part types, 100,000 devices
 at 5,000 sites, and 200 open tier-2 tickets at random sites; then times ``rank_for_ticket`` (the whole
 service call: job, SLA deadline, roster query, workload, stock, ranking) for each ticket.
 """
@@ -33,7 +34,7 @@ from incucare.adapters.db.tables import (
     Warehouse,
 )
 from incucare.domain.model import Channel, Role, TicketStatus
-from incucare.services import dispatch
+from incucare.services import dispatch, sla
 from incucare.services.context import SYSTEM, Actor
 from incucare.services.sla_policies import ensure_presets
 from incucare.services.tickets import open_ticket
@@ -70,6 +71,12 @@ def _build(factory: object, rng: random.Random) -> list[int]:
         s.flush()
         s.execute(insert(StockLevel), [{"warehouse_id": hq.id, "part_id": p.id, "on_hand": 50, "reserved": 0,
                                         "min_qty": 0, "max_qty": 0} for p in parts])
+        depots = [Warehouse(code=f"W-{pt.code}", kind="service_point", name=pt.code, service_point_id=pt.id)
+                  for pt in points[1:]]
+        s.add_all(depots)
+        s.flush()
+        s.execute(insert(StockLevel), [{"warehouse_id": w.id, "part_id": p.id, "on_hand": rng.randint(0, 4),
+                                        "reserved": 0, "min_qty": 0, "max_qty": 0} for w in depots for p in parts])
         users = [{"username": f"eng{i}", "password_hash": "x", "full_name": f"工程师{i}", "role": "engineer",
                   "region_id": region.id, "skills": rng.sample(SKILLS, rng.randint(3, 7)), "created_at": NOW,
                   "email": "", "phone": "", "language": "zh", "active": True} for i in range(2000)]
@@ -114,6 +121,8 @@ def _build(factory: object, rng: random.Random) -> list[int]:
                                  join_duplicates=False)
             opened.ticket.status = TicketStatus.AWAITING_DISPATCH.value
             opened.ticket.tier = 2
+            opened.ticket.onsite_needed_at = NOW
+            sla.refresh(s, opened.ticket, NOW)
             tickets.append(opened.ticket.id)
         s.commit()
         return tickets

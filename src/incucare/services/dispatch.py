@@ -25,6 +25,7 @@ from incucare.adapters.db.tables import (
     ServicePoint,
     StockLevel,
     Ticket,
+    TicketClock,
     User,
     Warehouse,
     WorkCalendarRow,
@@ -87,8 +88,9 @@ def _check_dispatcher(actor: Actor) -> None:
                                zh="只有派工员、服务经理和经销商可以派工")
 
 
-def job_for(session: Session, ticket: Ticket, now: datetime) -> Job:
-    """What the visit needs, from the site, the device model, triage's category and the SLA clocks."""
+def job_for(session: Session, ticket: Ticket, now: datetime) -> tuple[Job, dict[str, tuple[str, str]]]:
+    """What the visit needs, from the site, the device model, triage's category and the SLA clocks, and the
+    zh/en names of the likely parts."""
     site = ticket.site
     if site.latitude is None or site.longitude is None:
         raise ValidationFailed(f"the site '{site.name}' has no coordinates: correct its address first",
@@ -103,16 +105,23 @@ def job_for(session: Session, ticket: Ticket, now: datetime) -> Job:
         if category is not None:
             skills = frozenset(category.skills) - REMOTE_SKILLS
             parts = tuple(p.number for p in category.parts)
+    names: dict[str, tuple[str, str]] = {}
     if parts:
-        known = session.execute(select(Part.number, Part.compatible_models).where(Part.number.in_(parts),
-                                                                                  Part.active.is_(True))).all()
+        known = session.execute(select(Part.number, Part.compatible_models, Part.name_zh, Part.name_en)
+                                .where(Part.number.in_(parts), Part.active.is_(True))).all()
         model = f"{ticket.device.model.brand} {ticket.device.model.model}"
-        fitting = {n for n, models in known if not models or model in models or ticket.device.model.model in models}
+        fitting = {n for n, models, _, _ in known
+                   if not models or model in models or ticket.device.model.model in models}
         parts = tuple(p for p in parts if p in fitting)
-    onsite = sla.compute(session, ticket, now).statuses.get("onsite")
+        names = {n: (zh, en) for n, _, zh, en in known}
+    persisted = session.get(TicketClock, (ticket.id, "onsite"))
+    deadline = persisted.due_at if persisted is not None and persisted.due_at is not None else None
+    if deadline is None:
+        onsite = sla.compute(session, ticket, now).statuses.get("onsite")
+        deadline = onsite.due_at if onsite is not None else None
     return Job(location=GeoPoint(site.latitude, site.longitude), skills=skills, model=ticket.device.model.model,
                tools=CATEGORY_TOOLS.get(ticket.category or "", frozenset()), parts=parts,
-               onsite_deadline=onsite.due_at if onsite is not None else None, now=now)
+               onsite_deadline=deadline, now=now), names
 
 
 @dataclass(frozen=True)
@@ -228,9 +237,7 @@ def rank_for_ticket(session: Session, actor: Actor, ticket_id: int, *, now: date
     """The ranked candidates for a ticket's visit, with reasons, and the engineers ruled out."""
     _check_dispatcher(actor)
     ticket = get_ticket(session, actor, ticket_id)
-    job = job_for(session, ticket, now)
-    names = {n: (zh, en) for n, zh, en in session.execute(
-        select(Part.number, Part.name_zh, Part.name_en).where(Part.number.in_(job.parts)))} if job.parts else {}
+    job, names = job_for(session, ticket, now)
     roster = [r for r in _roster(session, job.location, actor) if r.user_id not in exclude]
     ranked, excluded = _ranked(session, job, roster, now, names, limit)
     if job.parts and (not ranked or ranked[0].part_source.value in ("hq_transfer", "unavailable")):
