@@ -9,19 +9,16 @@ from sqlalchemy import select
 
 from incucare.adapters.db.tables import (
     DispatchOffer,
-    EngineerProfile,
     Notification,
     Part,
     PartReservation,
     ServicePoint,
     StockLevel,
     Ticket,
-    User,
     Warehouse,
 )
 from incucare.services import dispatch as svc
-from incucare.services.auth import hash_password
-from tests.world import PASSWORD
+from tests.network import add_field_engineer, login_as
 
 WUHAN = (30.55, 114.34)
 CHANGSHA = (28.23, 112.94)
@@ -51,21 +48,9 @@ def network(session_factory, world, clock):
                  ("sun", wh_point, 30.56, 114.33, ["heating"], True),
                  ("zhao", cs_point, CHANGSHA[0], CHANGSHA[1], ["co2", "calibration"], True)]
         for name, base, lat, lon, skills, van_has_sensor in specs:
-            user = User(username=name, password_hash=hash_password(PASSWORD), full_name=f"{name.title()} 工程师",
-                        role="engineer", region_id=world.regions["central"], service_point_id=base.id,
-                        skills=skills, created_at=clock.now)
-            s.add(user)
-            s.flush()
-            ids[name] = user.id
-            s.add(EngineerProfile(user_id=user.id, home_service_point_id=base.id, certifications=[],
-                                  tools=["co2_analyser", "calibration_gas"], on_call=True, latitude=lat,
-                                  longitude=lon))
-            van = Warehouse(code=f"VAN-{name}", kind="van", name=f"{name} 车载", engineer_id=user.id)
-            s.add(van)
-            s.flush()
-            s.add(StockLevel(warehouse_id=van.id, part_id=gas.id, on_hand=2))
-            if van_has_sensor:
-                s.add(StockLevel(warehouse_id=van.id, part_id=sensor.id, on_hand=1))
+            ids[name], _ = add_field_engineer(s, name, base=base, latitude=lat, longitude=lon, skills=skills,
+                                              region_id=world.regions["central"], now=clock.now,
+                                              van={gas: 2, sensor: 1 if van_has_sensor else 0})
         s.add_all([StockLevel(warehouse_id=point.id, part_id=sensor.id, on_hand=3),
                    StockLevel(warehouse_id=hq.id, part_id=sensor.id, on_hand=20)])
         s.commit()
@@ -83,12 +68,6 @@ def _ticket(client, login):
     for to in ("acknowledged", "awaiting_dispatch"):
         assert client.post(f"/api/v1/tickets/{t['id']}/transitions", headers=h, json={"to": to}).status_code == 200
     return t["id"]
-
-
-def _login_as(client, username):
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_the_nearest_qualified_engineer_with_the_part_in_the_van_comes_first(client, login, network):
@@ -129,9 +108,9 @@ def test_decline_then_timeout_then_accept(client, login, network, clock, session
     assert client.get(f"/api/v1/tickets/{ticket_id}", headers=h).json()["status"] == "dispatched"
     again = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=h, json={})
     assert again.status_code == 409  # one pending offer at a time
-    li = _login_as(client, "li")
+    li = login_as(client, "li")
     assert client.post(f"/api/v1/dispatch-offers/{offer.json()['id']}/accept", headers=li).status_code == 404
-    wang = _login_as(client, "wang")
+    wang = login_as(client, "wang")
     inbox = client.get("/api/v1/dispatch-offers", headers=wang).json()
     assert [o["id"] for o in inbox] == [offer.json()["id"]]
     no_reason = client.post(f"/api/v1/dispatch-offers/{offer.json()['id']}/decline", headers=wang,
@@ -162,7 +141,7 @@ def test_decline_then_timeout_then_accept(client, login, network, clock, session
         assert [o.state for o in offers] == ["declined", "expired", "pending"]
         assert offers[-1].engineer_id == network["zhao"]  # the next one was asked at once
         assert s.get(Ticket, ticket_id).assignee_id == network["zhao"]
-    zhao = _login_as(client, "zhao")
+    zhao = login_as(client, "zhao")
     accepted = client.post(f"/api/v1/dispatch-offers/{offers[-1].id}/accept", headers=zhao)
     assert accepted.status_code == 200, accepted.text
     t = client.get(f"/api/v1/tickets/{ticket_id}", headers=h).json()

@@ -28,7 +28,6 @@ from incucare.adapters.db.tables import (
     Site,
     StockLevel,
     Ticket,
-    User,
     Warehouse,
     WorkReport,
 )
@@ -37,8 +36,8 @@ from incucare.domain.fieldwork import CalibrationEntry, PartLine, ReportDraft
 from incucare.domain.model import Role
 from incucare.domain.travel import GeoPoint, great_circle_km
 from incucare.services import fieldwork as svc
-from incucare.services.auth import hash_password
 from incucare.services.context import Actor
+from tests.network import add_field_engineer, login_as
 from tests.world import PASSWORD
 
 SENSOR, GAS = "IR-CO2-01", "CAL-GAS-5"
@@ -80,31 +79,12 @@ def network(session_factory, world, clock):
                  ("zhao", changsha, 28.23, 112.94, ["co2", "calibration"], 1),
                  ("qian", point, lat + 0.3, lon + 0.3, ["co2", "calibration"], 0)]
         for name, base, e_lat, e_lon, skills, sensors in specs:
-            user = User(username=name, password_hash=hash_password(PASSWORD), full_name=f"{name.title()} 工程师",
-                        role="engineer", region_id=world.regions["central"], service_point_id=base.id,
-                        skills=skills, created_at=clock.now)
-            s.add(user)
-            s.flush()
-            ids[name] = user.id
-            s.add(EngineerProfile(user_id=user.id, home_service_point_id=base.id, certifications=[],
-                                  tools=["co2_analyser", "calibration_gas"], on_call=True, latitude=e_lat,
-                                  longitude=e_lon))
-            van = Warehouse(code=f"VAN-{name}", kind="van", name=f"{name} 车载", engineer_id=user.id)
-            s.add(van)
-            s.flush()
-            ids[f"van_{name}"] = van.id
-            s.add(StockLevel(warehouse_id=van.id, part_id=gas.id, on_hand=2))
-            if sensors:
-                s.add(StockLevel(warehouse_id=van.id, part_id=sensor.id, on_hand=sensors))
+            ids[name], ids[f"van_{name}"] = add_field_engineer(
+                s, name, base=base, latitude=e_lat, longitude=e_lon, skills=skills,
+                region_id=world.regions["central"], now=clock.now, van={gas: 2, sensor: sensors})
         ids["sensor"], ids["gas"] = sensor.id, gas.id
         s.commit()
         return ids
-
-
-def _login_as(client, username):
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def _tier2_ticket(client, login) -> int:
@@ -128,7 +108,7 @@ def _on_site(client, login, network, clock) -> tuple[int, dict[str, str]]:
     offer = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=login("dispatcher"),
                         json={"engineer_id": network["wang"]})
     assert offer.status_code == 201, offer.text
-    wang = _login_as(client, "wang")
+    wang = login_as(client, "wang")
     assert client.post(f"/api/v1/dispatch-offers/{offer.json()['id']}/accept", headers=wang).status_code == 200
     clock.advance(minutes=5)
     assert client.post(f"/api/v1/tickets/{ticket_id}/travel", headers=wang).status_code == 200
@@ -180,7 +160,7 @@ def test_done_when_wuhan_ticket_from_ranking_to_resolved(client, login, network,
     # 带件上门: dispatch held one of each likely part in Wang's van for this ticket
     assert _van_stock(session_factory, network["van_wang"], network["sensor"]) == (1, 1)
     assert _van_stock(session_factory, network["van_wang"], network["gas"]) == (2, 1)
-    wang = _login_as(client, "wang")
+    wang = login_as(client, "wang")
     jobs = client.get("/api/v1/my/jobs", headers=wang).json()
     assert [(j["kind"], j["ticket"]["id"]) for j in jobs["items"]] == [("offer", ticket_id)]
     assert jobs["items"][0]["ticket"]["site"]["address"].startswith("湖北省武汉市")
@@ -278,7 +258,7 @@ def test_refusals_store_nothing(client, login, network, clock, session_factory):
     ticket_id, wang = _on_site(client, login, network, clock)
     url = f"/api/v1/tickets/{ticket_id}/work-report"
     # another engineer: 403; a partner of another region: 404; a customer: 403
-    li = _login_as(client, "li")
+    li = login_as(client, "li")
     for path in ("travel", "check-in", "work-report"):
         r = client.post(f"/api/v1/tickets/{ticket_id}/{path}", headers=li, json=_report() if path == "work-report"
                         else {})
@@ -324,7 +304,7 @@ def test_report_needs_check_in_first(client, login, network):
     ticket_id = _tier2_ticket(client, login)
     offer = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=login("dispatcher"),
                         json={"engineer_id": network["wang"]}).json()
-    wang = _login_as(client, "wang")
+    wang = login_as(client, "wang")
     # not accepted yet: no travel, no report
     assert client.post(f"/api/v1/tickets/{ticket_id}/travel", headers=wang).status_code == 409
     client.post(f"/api/v1/dispatch-offers/{offer['id']}/accept", headers=wang)
