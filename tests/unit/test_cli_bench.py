@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -11,7 +12,8 @@ from incucare.adapters.routing.reports import benchmark_data_dir
 from incucare.cli import app
 
 DATA = benchmark_data_dir()
-pytestmark = pytest.mark.skipif(not (DATA / "solomon").is_dir(), reason=f"no benchmark data at {DATA}")
+pytestmark = pytest.mark.skipif(not (DATA / "solomon").is_dir() and os.environ.get("CI") != "true",
+                                reason=f"no benchmark data at {DATA} (in CI these tests run, and fail without it)")
 runner = CliRunner()
 
 

@@ -18,13 +18,18 @@ from incucare.domain.routing import EuclideanTravel, Evaluation, Plan, Problem, 
 DATA_ENV = "INCUCARE_BENCHMARK_DATA"
 
 
+SHARED_DATA = Path("/work/shared/benchmarks")
+"""Where the workplace keeps the shared data, for checkouts that do not sit beside it (CI clones)."""
+
+
 def benchmark_data_dir() -> Path:
     """Where the public instances live: ``$INCUCARE_BENCHMARK_DATA``, else ``../shared/benchmarks`` beside the
-    repository (the data is shared across checkouts, not vendored)."""
+    repository, else the workplace's shared folder (the data is shared across checkouts, not vendored)."""
     override = os.environ.get(DATA_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[4].parent / "shared" / "benchmarks"
+    beside = Path(__file__).resolve().parents[4].parent / "shared" / "benchmarks"
+    return beside if beside.is_dir() or not SHARED_DATA.is_dir() else SHARED_DATA
 
 
 def _node(stop_id: str) -> int | str:
