@@ -4,7 +4,7 @@ transfers, returns (RMA), low stock, the ledger, and who sees which warehouse.""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -540,3 +540,16 @@ def test_source_prefers_van_then_point_then_hq(client, login, stock, world):
         free = parts.availability_for(s, ["pn-co2-ir-01", "PN-MB-V3"], [stock.wh["van"], stock.wh["hq"]])
     assert free == {(stock.wh["van"], "PN-CO2-IR-01"): 1, (stock.wh["van"], "PN-MB-V3"): 0,
                     (stock.wh["hq"], "PN-CO2-IR-01"): 10, (stock.wh["hq"], "PN-MB-V3"): 2}
+
+
+def test_service_managers_hear_about_low_stock_once_a_day(stock, session_factory, world, clock):
+    from incucare.adapters.db.tables import Notification
+
+    with session_factory() as s:
+        assert parts.notify_low_stock(s, now=clock.now) >= 1
+        assert parts.notify_low_stock(s, now=clock.now) == 0  # once a day, whatever the round interval
+        s.commit()
+        sent = s.scalars(select(Notification).where(Notification.template == "stock_low")).all()
+        assert {n.user_id for n in sent} == {world.users["manager"]}
+        assert any("低于最低库存" in n.subject for n in sent)
+        assert parts.notify_low_stock(s, now=clock.now + timedelta(days=1)) >= 1

@@ -15,6 +15,7 @@ from incucare.config import Settings
 from incucare.services.context import Clock, system_clock
 from incucare.services.dispatch import auto_dispatch_waiting, expire_offers
 from incucare.services.notifications import DeliveryReport, deliver_due, transports_from_settings
+from incucare.services.parts import notify_low_stock
 from incucare.services.sla_policies import quiet_calendar
 from incucare.services.sla_sweeper import SweepReport, sweep
 
@@ -30,6 +31,7 @@ def run_round(factory: sessionmaker[Session], settings: Settings, clock: Clock =
         expire_offers(session, now=now)
         if settings.auto_dispatch:
             auto_dispatch_waiting(session, now=now, accept_minutes=settings.dispatch_accept_minutes)
+        notify_low_stock(session, now=now, zone=settings.zone)
         session.commit()
     with factory() as session:
         quiet = quiet_calendar(session, now)

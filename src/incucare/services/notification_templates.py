@@ -14,6 +14,7 @@ Fields each template needs (the same in both languages; see ``required_fields``)
     ticket_assigned  number tier customer device url
     dispatch_offered number owner reason due_at customer device url
     dispatch_failed  number receiver reason customer device url
+    stock_low        count lines url
 
 Context values may be plain values, aware datetimes (shown in Beijing time), objects with a
 ``label(lang)`` method (``LabelledEnum``, ``Tier``) or a ``{"zh": ..., "en": ...}`` mapping; the last
@@ -143,6 +144,16 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             subject="[Dispatch] Ticket {number}: accept by {due_at}",
             body="{owner} dispatches on-site ticket {number} to you. Accept or decline by {due_at}; after that it "
                  "goes to the next engineer.\nWhy you: {reason}\n" + _FOOTER_EN,
+        ),
+    },
+    "stock_low": {
+        "zh": Template(
+            subject="【备件补货】{count} 项备件低于最低库存",
+            body="以下备件低于最低库存,建议补货:\n{lines}\n查看库存:{url}",
+        ),
+        "en": Template(
+            subject="[Reorder] {count} spare-part lines below minimum stock",
+            body="These parts are below their minimum stock; suggested orders:\n{lines}\nSee the stock: {url}",
         ),
     },
     "dispatch_failed": {

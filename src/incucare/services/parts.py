@@ -37,6 +37,7 @@ from incucare.adapters.db.counters import next_value
 from incucare.adapters.db.tables import (
     Device,
     DeviceModel,
+    Notification,
     Part,
     PartReservation,
     PartReturn,
@@ -63,6 +64,7 @@ from incucare.domain.stock import (
 )
 from incucare.services.audit import record_change, snapshot
 from incucare.services.context import Actor
+from incucare.services.notifications import notify_user
 from incucare.services.paging import Page, check_window
 from incucare.services.tickets import get_ticket
 
@@ -479,6 +481,24 @@ def reorder_list(session: Session, actor: Actor) -> list[StockRow]:
         offset += page.limit
         if offset >= page.total:
             return rows
+
+
+def notify_low_stock(session: Session, *, now: datetime, zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> int:
+    """Tell the service managers once a day what to reorder (one message listing every line), so a
+    shortage is seen before an engineer finds the shelf empty. Returns how many lines were reported."""
+    day = now.astimezone(zone).date().isoformat()
+    if session.scalar(select(Notification.id).where(Notification.dedupe_key.like(f"stock-low:{day}:%")).limit(1)):
+        return 0  # already told today (the background round runs every few seconds)
+    system = Actor(user_id=None, name="system", role=Role.ADMIN)
+    rows = reorder_list(session, system)
+    if not rows:
+        return 0
+    lines = {lang: "\n".join(f"· {r.advice.text(lang)}" for r in rows if r.advice is not None) for lang in ("zh", "en")}
+    managers = session.scalars(select(User).where(User.role == Role.SERVICE_MANAGER.value, User.active.is_(True)))
+    for manager in managers:
+        notify_user(session, manager, now=now, template="stock_low", context={
+            "count": len(rows), "lines": lines, "url": "/parts"}, dedupe_key=f"stock-low:{day}:{manager.id}")
+    return len(rows)
 
 
 def stock_row(session: Session, actor: Actor, warehouse_id: int, part_id: int) -> StockRow:
