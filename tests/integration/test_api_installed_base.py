@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from incucare.adapters.db.tables import AuditRecord, Calibration, Device, PartUsage, ServiceVisit
+from incucare.adapters.db.tables import AuditRecord, Calibration, Device, FirmwareUpdate, PartUsage, ServiceVisit
 
 
 def test_create_customer_site_device_contract(client, login, world):
@@ -73,6 +73,9 @@ def test_changes_are_audited(client, login, world, session_factory):
         rec = s.scalars(select(AuditRecord).where(AuditRecord.entity == "device", AuditRecord.action == "update")).one()
         assert rec.changes["firmware_version"] == {"old": "2.4.1", "new": "2.5.0"}
         assert rec.actor_name.startswith("Manager")
+        device_id = world.devices["SN-GMP-002"]
+        firmware = s.scalars(select(FirmwareUpdate).where(FirmwareUpdate.device_id == device_id)).one()
+        assert (firmware.from_version, firmware.to_version) == ("2.4.1", "2.5.0")  # the firmware line has no gap
 
 
 def test_device_history_is_everything_newest_first(client, login, world, session_factory, clock):

@@ -183,6 +183,9 @@ def test_loaner_send_overdue_return_and_no_double_loan(client, login, world, clo
                     json={"loaner_device_id": loaner, "ticket_id": gmp_ticket, "due_back": "2026-12-10"})
     assert r.status_code == 409 and "already on loan" in r.json()["error"]["message_en"]
     assert "武汉某生殖医学中心" in r.json()["error"]["message"]
+    # nor can the installed base quietly put it back in service while it is out
+    r = client.patch(f"/api/v1/devices/{loaner}", headers=login("manager"), json={"status": "in_service"})
+    assert r.status_code == 409 and "on loan" in r.json()["error"]["message_en"]
 
     # telemetry of the loaner belongs to the borrowing customer meanwhile
     with UnitOfWork(session_factory) as uow:

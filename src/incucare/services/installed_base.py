@@ -459,6 +459,16 @@ def update_device(session: Session, actor: Actor, device_id: int, *, now: dateti
     if install_date and warranty_end and warranty_end < install_date:
         raise ValidationFailed("warranty_end cannot be before install_date", zh="保修截止日期不能早于安装日期",
                                details=[{"field": "warranty_end", "message": "before install_date"}])
+    if "status" in wanted and wanted["status"] is not DeviceStatus.ON_LOAN and session.scalar(
+            select(Loan.id).where(Loan.loaner_device_id == device.id, Loan.state == "on_loan").limit(1)):
+        raise Conflict("this loaner is out on loan: return it in the HQ toolbox before changing its status",
+                       zh="该备机正在借出中:请先在总部工具中登记归还,再修改状态")
+    if "firmware_version" in wanted and wanted["firmware_version"] != device.firmware_version:
+        # keep the firmware line of the device without gaps (GMP audits read it): every change is a record
+        session.add(FirmwareUpdate(device_id=device.id, ticket_id=None, from_version=device.firmware_version or "",
+                                   to_version=str(wanted["firmware_version"]),
+                                   release_notes="设备档案中直接修改 / changed in the installed base",
+                                   performed_by_id=actor.user_id, performed_at=now))
     diff: dict[str, tuple[Any, Any]] = {}
     if new_customer_id != device.customer_id:
         diff["customer_id"] = (device.customer_id, new_customer_id)
