@@ -222,6 +222,12 @@ def test_done_when_wuhan_ticket_from_ranking_to_resolved(client, login, network,
     done = client.get("/api/v1/my/jobs", headers=wang).json()["items"]
     assert [(j["kind"], j["report_id"]) for j in done] == [("done", report["id"])]
 
+    _page_login(client, "customer")  # the customer sees the report and the signature on the ticket page
+    page = client.get(f"/tickets/{ticket_id}")
+    assert page.status_code == 200 and 'data-testid="work-reports"' in page.text and "GM70-0042" in page.text
+    image = client.get(f"/tickets/{ticket_id}/work-reports/{report['id']}/signature.png")
+    assert image.status_code == 200 and image.content == png()
+
 
 def test_retry_with_the_same_idempotency_key_stores_one_report(client, login, network, clock, session_factory):
     ticket_id, wang = _on_site(client, login, network, clock)

@@ -399,6 +399,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fw.signature_js": ("签字需要浏览器启用 JavaScript;未签字的报告也可以提交", "Signing needs JavaScript; an unsigned "
                         "report can still be sent"),
     "fw.submit": ("提交服务报告", "Submit the work report"),
+    "fw.reports": ("服务报告", "Work reports"),
+    "fw.found_left": ("校准前 {found} → 校准后 {left}(设定 {setpoint})",
+                      "as found {found} → as left {left} (setpoint {setpoint})"),
+    "fw.repeat": ("计为非一次修复:{why}", "Counts against first-time fix: {why}"),
     "fw.submitted": ("服务报告已提交,工单状态:{status}", "Work report submitted; the ticket is now: {status}"),
     "fw.candidates": ("推荐工程师", "Candidates"),
     "fw.engineer": ("工程师", "Engineer"),

@@ -370,3 +370,37 @@ def dispatch_to(page: PageDep, ticket_id: int, form: FormDep) -> Response:
 
     return _act(page, form, back, act)
 
+
+
+def work_reports_panel(page: Page, ticket: Ticket) -> list[dict[str, Any]]:
+    """The ticket's work reports as the ticket page shows them (staff and the customer alike)."""
+    lang = page.lang
+    panel = []
+    for view in svc.work_reports(page.uow.session, page.actor, ticket.id):
+        report = view.report
+        panel.append({
+            "id": report.id, "engineer": view.engineer_name, "at": page.local(report.created_at),
+            "diagnosis": report.diagnosis, "actions": report.actions,
+            "outcome": Outcome(report.outcome).label(lang),
+            "follow_up": FollowUp(view.follow_up).label(lang) if view.follow_up else "",
+            "reason": view.reason, "note": view.note,
+            "parts": [f"{p.part_name or p.part_number} × {p.quantity}" for p in view.parts],
+            "calibrations": [{"parameter": Parameter(c.parameter).label(lang), "as_found": f"{c.as_found:g}",
+                              "as_left": f"{c.as_left:g}", "setpoint": f"{c.setpoint:g}",
+                              "reference": c.reference_instrument,
+                              "certificate": c.reference_certificate_date.isoformat()
+                              if c.reference_certificate_date else ""} for c in view.calibrations],
+            "signer": report.signer_name, "signed": report.signature_png is not None,
+            "repeat": view.repeat.reason(lang) if view.repeat is not None else "",
+        })
+    return panel
+
+
+@router.get("/tickets/{ticket_id}/work-reports/{report_id}/signature.png")
+def signature_image(page: PageDep, ticket_id: int, report_id: int) -> Response:
+    """The customer's signature for the ticket page (same scope as the ticket; 404 when unsigned)."""
+    report = svc.get_report(page.uow.session, page.actor, ticket_id, report_id)
+    if report.signature_png is None:
+        raise NotFound("this work report was not signed", zh="该服务报告没有客户签字")
+    return Response(report.signature_png, media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})

@@ -377,6 +377,7 @@ def ticket_detail(page: PageDep, ticket_id: int) -> Response:
                        watchers=svc.watchers_of(session, ticket.id) if works else [],
                        lower_tiers=[t for t in Tier if t < ticket.tier] if actor.is_manager else [],
                        candidates=field_pages.candidates_panel(page, ticket),
+                       work_reports=field_pages.work_reports_panel(page, ticket),
                        **portal.detail_context(page, ticket, events, moves))
 
 
