@@ -123,3 +123,34 @@ def test_translation_keeps_only_binding_rules() -> None:
     assert any(name.startswith("tool:") for name in trsp.dimensions)
     assert trsp.data.num_vehicle_types == 25
     assert trsp.data.num_depots == 26
+
+
+def test_route_pool_recombines_the_cheapest_cover() -> None:
+    """Three jobs on a line, two technicians: the pool holds one long route and pieces; the MIP must pick
+    the cheapest exact cover, and a job covered twice must end in one route only."""
+    from incucare.adapters.routing.set_partitioning import RoutePool
+    from incucare.domain.routing import Job, Point, Problem, Technician
+
+    jobs = tuple(Job(str(i), Point(float(i), 0.0)) for i in (1, 2, 3))
+    techs = (Technician("a", Point(0.0, 0.0)), Technician("b", Point(5.0, 0.0)))
+    problem = Problem(jobs=jobs, technicians=techs)
+    pool = RoutePool(problem)
+    pool.add([Route("a", ("1",)), Route("b", ("2", "3")), Route("a", ("1", "2"))], others=False)
+    incumbent = Plan((Route("a", ("1",)), Route("b", ("2", "3"))))
+    best = pool.best_plan(1.0, incumbent=incumbent)
+    assert best is not None
+    assert evaluate(problem, best).feasible
+    assert evaluate(problem, best).duration <= evaluate(problem, incumbent).duration
+    # one technician alone: a -> 1 -> 2 -> 3 -> home (0..3..0 = 6) beats a: 1 and b: 2, 3 (2 + 6)
+    pool.add([Route("a", ("1", "2", "3"))])
+    best = pool.best_plan(1.0, incumbent=incumbent)
+    assert best is not None and evaluate(problem, best).duration == pytest.approx(6.0)
+    assert [r.stops for r in best.routes] == [("1", "2", "3")]
+    # a job covered twice (a: 1,2 and b: 2,3) is kept in one route only
+    only = RoutePool(problem)
+    only.add([Route("a", ("1", "2")), Route("b", ("2", "3"))], others=False)
+    plan = only.best_plan(1.0)
+    assert plan is not None
+    result = evaluate(problem, plan)
+    assert result.feasible, result.violations
+    assert sorted(s for r in plan.routes for s in r.stops) == ["1", "2", "3"]

@@ -30,12 +30,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from pyvrp import Activity, Client, Depot, Location, ProblemData, Solution, VehicleType, solve
+from pyvrp import Activity, Client, Depot, Location, ProblemData, Solution, SolveParams, VehicleType, solve
 from pyvrp import Route as PyVRPRoute
 from pyvrp.exceptions import PenaltyBoundWarning
+from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks, IteratedLocalSearchParams
 from pyvrp.stop import MaxRuntime
 
 from incucare.adapters.routing.insertion import InsertionSolver
+from incucare.adapters.routing.set_partitioning import RoutePool
 from incucare.domain.routing import (
     EuclideanTravel,
     Job,
@@ -88,11 +90,20 @@ class PyVRPSolver:
     more iterations per second, which is where most of the gain over plain PyVRP comes from. When
     PyVRP ends its share without a feasible plan (tight windows where a job suits one technician only), the
     randomised regret insertion of :mod:`.insertion` gets ``repair_share`` of the budget to build one.
+
+    The decomposition alone still kept two or three technicians too many (TRSP at 60 s: +3 to +10 %),
+    because the routes that would let one go are found in different sub-solves that never meet. So every
+    feasible route of every candidate PyVRP visits is kept in a :class:`.set_partitioning.RoutePool`, and
+    every ``recombine_every`` seconds (and at the end) a set-covering MIP picks the cheapest plan out of
+    the pool (``recombine_time`` seconds of HiGHS), which becomes the current plan the sub-solves start
+    from. ``route_cost`` puts a fixed cost per technician into half the sub-solves, to feed the pool with
+    longer routes; it is off by default because it has not been measured to help yet.
     """
 
     def __init__(self, scale: int | None = None, display: bool = False, full_share: float = 0.25,
                  sub_time: float = 0.5, sub_routes: tuple[int, int] = (3, 6), idle_technicians: int = 3,
-                 repair_share: float = 0.25, eliminate: float = 0.3) -> None:
+                 repair_share: float = 0.25, eliminate: float = 0.3, recombine_every: float = 8.0,
+                 recombine_time: float = 2.0, route_cost: float = 0.0) -> None:
         self.scale = scale
         self.display = display
         self.full_share = full_share
@@ -101,6 +112,9 @@ class PyVRPSolver:
         self.idle_technicians = idle_technicians
         self.repair_share = repair_share
         self.eliminate = eliminate
+        self.recombine_every = recombine_every
+        self.recombine_time = recombine_time
+        self.route_cost = route_cost
 
     def solve(self, problem: Problem, time_limit: float, seed: int = 0) -> Plan:
         """Best plan found within ``time_limit`` seconds (possibly infeasible if none was found)."""
@@ -110,7 +124,9 @@ class PyVRPSolver:
         scale = self.scale or default_scale(problem)
         mixed_crew = len(set(map(_group_key, problem.technicians))) > 1
         decompose = mixed_crew and time_limit >= 4 * self.sub_time
-        plan = self._run(problem, scale, time_limit * (self.full_share if decompose else 1.0), seed)
+        harvest: list[Route] | None = [] if decompose else None
+        plan = self._run(problem, scale, time_limit * (self.full_share if decompose else 1.0), seed,
+                         harvest=harvest)
         if mixed_crew and _score(problem, plan)[0]:
             repair = max(0.0, min(time_limit * self.repair_share, deadline - time.monotonic()))
             built = InsertionSolver().solve(problem, repair, seed)
@@ -118,22 +134,42 @@ class PyVRPSolver:
                 plan = built
         if not decompose:
             return plan
-        return self._decompose(problem, plan, scale, deadline, random.Random(seed))
+        return self._decompose(problem, plan, scale, deadline, random.Random(seed), harvest or [])
 
-    def _run(self, problem: Problem, scale: int, seconds: float, seed: int, start: Plan | None = None) -> Plan:
-        translation = translate(problem, scale)
+    def _run(self, problem: Problem, scale: int, seconds: float, seed: int, start: Plan | None = None,
+             route_cost: float = 0.0, harvest: list[Route] | None = None) -> Plan:
+        """One PyVRP search; with ``harvest``, every feasible route of every candidate the search visits is
+        appended to it (the raw material of the route pool)."""
+        translation = translate(problem, scale, route_cost)
         initial = _solution(translation, start) if start is not None else None
+        collector = _Harvest()
+        params = SolveParams(ils=IteratedLocalSearchParams(callbacks=collector)) if harvest is not None else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PenaltyBoundWarning)
             result = solve(translation.data, MaxRuntime(max(seconds, 0.01)), seed=seed, collect_stats=False,
-                           display=self.display, initial_solution=initial)
+                           display=self.display, initial_solution=initial, params=params or SolveParams())
+        if harvest is not None:
+            harvest.extend(_read(translation, route, translation.vehicle_technicians[route.vehicle_type()][0])
+                           for route in collector.routes.values())
         return _plan(translation, result.best.routes())
 
-    def _decompose(self, problem: Problem, plan: Plan, scale: int, deadline: float, rng: random.Random) -> Plan:
+    def _decompose(self, problem: Problem, plan: Plan, scale: int, deadline: float, rng: random.Random,
+                   harvest: Sequence[Route] = ()) -> Plan:
         """Improve ``plan`` one neighbourhood of routes at a time until the deadline; a neighbourhood around a
         job nobody serves yet also gets that job, so an incomplete start is repaired piece by piece."""
         routes = {r.technician_id: r for r in plan.routes if r.stops}
+        pool = RoutePool(problem)
+        pool.add(routes.values())
+        pool.add(harvest, others=False)
+        reserve = self.recombine_time + 0.3
+        next_recombine = time.monotonic() + self.recombine_every
         while time.monotonic() + 0.2 < deadline:
+            if time.monotonic() >= next_recombine or time.monotonic() + reserve >= deadline:
+                seconds = min(self.recombine_time, deadline - time.monotonic() - 0.1)
+                routes = self._recombine(problem, pool, routes, seconds)
+                next_recombine = time.monotonic() + self.recombine_every
+                if time.monotonic() + reserve >= deadline:
+                    break
             served = {s for r in routes.values() for s in r.stops}
             unserved = [j for j in problem.jobs if j.id not in served]
             focus = rng.choice(unserved) if unserved and (rng.random() < 0.5 or not routes) else None
@@ -156,15 +192,31 @@ class PyVRPSolver:
                 sub = replace(whole, technicians=tuple(t for t in whole.technicians
                                                        if t.id != seed_route and t.id in routes))
             current = Plan(tuple(routes[t] for t in chosen if t in routes))
-            seconds = min(self.sub_time, deadline - time.monotonic() - 0.1)
+            seconds = min(self.sub_time, deadline - time.monotonic() - reserve)
             if seconds <= 0.05:
-                break
-            candidate = self._run(sub, scale, seconds, rng.randrange(1 << 30), start=current)
+                continue
+            cost = self.route_cost if rng.random() < 0.5 else 0.0
+            found: list[Route] = []
+            candidate = self._run(sub, scale, seconds, rng.randrange(1 << 30), start=current, route_cost=cost,
+                                  harvest=found)
+            pool.add(candidate.routes)
+            pool.add(found, others=False)
             if _score(whole, candidate) < _score(whole, current):
                 for tech_id in chosen:
                     routes.pop(tech_id, None)
                 routes.update({r.technician_id: r for r in candidate.routes if r.stops})
         return Plan(tuple(routes[t.id] for t in problem.technicians if t.id in routes))
+
+    def _recombine(self, problem: Problem, pool: RoutePool, routes: dict[str, Route],
+                   seconds: float) -> dict[str, Route]:
+        """The best plan the route pool allows, when the evaluator scores it better than ``routes``."""
+        current = Plan(tuple(routes.values()))
+        if seconds <= 0.05 or _score(problem, current)[0]:
+            return routes
+        best = pool.best_plan(seconds, incumbent=current)
+        if best is None or _score(problem, best) >= _score(problem, current):
+            return routes
+        return {r.technician_id: r for r in best.routes if r.stops}
 
 
 def _score(problem: Problem, plan: Plan) -> tuple[int, float]:
@@ -190,9 +242,12 @@ def _neighbourhood(problem: Problem, routes: dict[str, Route], centre: Point, si
     return near + [t.id for t in free[:idle]]
 
 
-def translate(problem: Problem, scale: int) -> _Translation:
+def translate(problem: Problem, scale: int, route_cost: float = 0.0) -> _Translation:
     """Build PyVRP's data: homes then restock depots as depots, jobs as clients, one vehicle type per group
-    of interchangeable technicians, and the load dimensions described in the module docstring."""
+    of interchangeable technicians, and the load dimensions described in the module docstring.
+
+    ``route_cost`` is a fixed cost per technician sent out (in the objective's unit), to steer a search
+    toward fewer, longer routes; the evaluator never counts it."""
     homes: dict[Point, int] = {}
     for tech in problem.technicians:
         homes.setdefault(tech.home, len(homes))
@@ -223,6 +278,7 @@ def translate(problem: Problem, scale: int) -> _Translation:
             num_available=len(techs), capacity=[dim.unit * dim.capacity(tech) for dim in dims],
             initial_load=[dim.unit * dim.initial(tech) for dim in dims], start_depot=home, end_depot=home,
             tw_early=up(tech.shift.early), tw_late=down(tech.shift.late), reload_depots=reloads,
+            fixed_cost=round(route_cost * scale),
             unit_distance_cost=1 if by_distance else 0, unit_duration_cost=0 if by_distance else 1, name=tech.id))
 
     size = len(places)
@@ -327,24 +383,39 @@ def _group_key(tech: Technician) -> tuple[object, ...]:
             tuple(sorted(tech.van_capacity.items())), tech.capacity)
 
 
+class _Harvest(IteratedLocalSearchCallbacks):
+    """Keeps every distinct feasible route of the candidates PyVRP's search visits, also from infeasible
+    candidates: most of their routes are fine, and those near-misses are what the pool recombines."""
+
+    def __init__(self, limit: int = 20000) -> None:
+        self.routes: dict[tuple[int, str], PyVRPRoute] = {}
+        self.limit = limit
+
+    def on_iteration(self, curr: Solution, cand: Solution, best: Solution, cost_evaluator: object) -> None:
+        if len(self.routes) >= self.limit:
+            return
+        for route in cand.routes():
+            if route.is_feasible():
+                self.routes.setdefault((route.vehicle_type(), str(route)), route)
+
+
+def _read(translation: _Translation, route: PyVRPRoute, tech_id: str) -> Route:
+    """One PyVRP route as ``tech_id``'s route: middle depot visits become restock stops, clients job ids."""
+    stops: list[str] = []
+    for activity in list(route)[1:-1]:
+        if activity.is_depot():
+            depot_id = translation.depot_ids[activity.idx]
+            if depot_id is not None:
+                stops.append(depot_id)
+        else:
+            stops.append(translation.client_ids[activity.idx])
+    return Route(technician_id=tech_id, stops=tuple(stops))
+
+
 def _plan(translation: _Translation, routes: Sequence[PyVRPRoute]) -> Plan:
-    """Read PyVRP routes back: vehicles of a type are handed to that group's technicians in order, middle
-    depot visits become restock stops and clients become job ids."""
+    """Read PyVRP routes back: vehicles of a type are handed to that group's technicians in order."""
     free = [list(techs) for techs in translation.vehicle_technicians]
-    planned: list[Route] = []
-    for route in routes:
-        activities = list(route)
-        tech_id = free[route.vehicle_type()].pop(0)
-        stops: list[str] = []
-        for activity in activities[1:-1]:
-            if activity.is_depot():
-                depot_id = translation.depot_ids[activity.idx]
-                if depot_id is not None:
-                    stops.append(depot_id)
-            else:
-                stops.append(translation.client_ids[activity.idx])
-        planned.append(Route(technician_id=tech_id, stops=tuple(stops)))
-    return Plan(tuple(planned))
+    return Plan(tuple(_read(translation, route, free[route.vehicle_type()].pop(0)) for route in routes))
 
 
 def _solution(translation: _Translation, plan: Plan) -> Solution:
