@@ -165,3 +165,21 @@ def test_automatic_dispatch_policy_offers_waiting_tickets_once(client, login, ne
         s.commit()
         offer = s.scalars(select(DispatchOffer).where(DispatchOffer.ticket_id == ticket_id)).one()
         assert offer.engineer_id == network["wang"] and offer.automatic and offer.offered_by_id is None
+
+
+def test_the_likely_part_is_the_one_that_fits_the_model(client, login, network, session_factory):
+    with session_factory() as s:
+        s.add_all([Part(number="GSK-01", name_zh="内门密封条 90/100 L", name_en="Door gasket 90/100 L",
+                        compatible_models=["Heal Force HF90", "Heal Force HF100-TriGas"]),
+                   Part(number="GSK-160", name_zh="内门密封条 160 L", name_en="Door gasket 160 L",
+                        compatible_models=["Heal Force HF160"])])
+        s.commit()
+    r = client.post("/api/v1/tickets", headers=login("agent"), json={
+        "device_serial": "SN-IVF-002", "channel": "phone", "description": "门封条破了,门关不严,一直漏气"})
+    assert r.status_code == 201 and r.json()["category"] == "door_seal", r.text
+    h = login("dispatcher")
+    for to in ("acknowledged", "awaiting_dispatch"):
+        moved = client.post(f"/api/v1/tickets/{r.json()['id']}/transitions", headers=h, json={"to": to})
+        assert moved.status_code == 200
+    job = client.get(f"/api/v1/tickets/{r.json()['id']}/candidates", headers=h).json()["job"]
+    assert [p["number"] for p in job["parts"]] == ["GSK-01"]  # the HF90's gasket, not the 160 L one
