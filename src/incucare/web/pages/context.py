@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,11 +12,12 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from incucare.adapters.db.tables import User
 from incucare.adapters.db.uow import UnitOfWork
+from incucare.domain.errors import DomainError, NotFound
 from incucare.domain.labels import LabelledEnum
 from incucare.domain.model import (
     Channel,
@@ -168,3 +170,37 @@ def current_page(request: Request, uow: Annotated[UnitOfWork, Depends(get_uow)])
 
 
 PageDep = Annotated[Page, Depends(current_page)]
+
+
+def in_language(request: Request, path: str, anchor: str = "") -> str:
+    """``path`` in the language the page was asked in, so the zh/en switch survives a redirect."""
+    lang = request.query_params.get("lang")
+    suffix = f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else ""
+    return f"{path}{suffix}{'#' + anchor if anchor else ''}"
+
+
+def act(page: Page, csrf: str | None, back: str, action: Callable[[], object], done: str = "", *,
+        missing_is_404: bool = False) -> RedirectResponse:
+    """Run one change posted from a page and go back to ``back`` (redirect after POST).
+
+    The CSRF token is checked, the service call made and committed; the message the action returns (or
+    ``done``) is flashed, a refusal is flashed instead with nothing written, so refreshing never re-posts
+    and switching language stays on a page that answers GET. With ``missing_is_404`` a record the caller
+    may not see is the 404 page, not a flash.
+    """
+    try:
+        check_csrf(page.request, csrf)
+        result = action()
+        page.uow.commit()
+    except CsrfFailed:
+        flash(page.request, page.t("error.csrf"), "error")
+    except DomainError as exc:
+        if missing_is_404 and isinstance(exc, NotFound):
+            raise
+        page.uow.session.rollback()
+        flash(page.request, exc.text(page.lang), "error")
+    else:
+        message = result if isinstance(result, str) and result else done
+        if message:
+            flash(page.request, message)
+    return RedirectResponse(back, status_code=303)

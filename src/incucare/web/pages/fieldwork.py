@@ -37,7 +37,7 @@ from incucare.services import dispatch
 from incucare.services import fieldwork as svc
 from incucare.services import parts as parts_svc
 from incucare.services.tickets import get_ticket
-from incucare.web.pages.context import CsrfFailed, Page, PageDep, check_csrf, flash
+from incucare.web.pages.context import CsrfFailed, Page, PageDep, act, check_csrf, flash
 from incucare.web.pages.self_service import read_photos
 from incucare.web.pages.sla_view import clock_view
 
@@ -79,18 +79,7 @@ def _text(form: FormData, name: str) -> str:
 
 def _act(page: Page, form: FormData, back: str, action: Callable[[], str]) -> Response:
     """Run one step, commit it, and go back (303) with what happened, or the refusal, flashed."""
-    try:
-        check_csrf(page.request, _text(form, "csrf"))
-        message = action()
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-    else:
-        flash(page.request, message)
-    return RedirectResponse(back, status_code=303)
+    return act(page, _text(form, "csrf"), back, action)
 
 
 # ---------------------------------------------------------------- my jobs

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from incucare.adapters.db.tables import Customer, Device, Ticket
-from incucare.domain.errors import DomainError, ValidationFailed
+from incucare.domain.errors import ValidationFailed
 from incucare.domain.hq import (
     EIGHT_D,
     EIGHT_D_KEYS,
@@ -33,7 +32,7 @@ from incucare.domain.model import DeviceStatus
 from incucare.services import hq as svc
 from incucare.services.tickets import get_ticket
 from incucare.web.i18n import translate
-from incucare.web.pages.context import CsrfFailed, Page, PageDep, check_csrf, flash
+from incucare.web.pages.context import Page, PageDep, act, in_language
 
 router = APIRouter(include_in_schema=False)
 HQ = "/hq"
@@ -57,25 +56,12 @@ FormFields = Annotated[dict[str, str], Depends(_form_fields)]
 
 
 def _url(page: Page, path: str, anchor: str = "") -> str:
-    lang = page.request.query_params.get("lang")
-    suffix = f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else ""
-    return f"{path}{suffix}{'#' + anchor if anchor else ''}"
+    return in_language(page.request, path, anchor)
 
 
 def _act(page: Page, csrf: str | None, back: str, action: Callable[[], Any], done: str = "hq.saved") -> Response:
     """Run one change, commit it, and go back (303) with the outcome, or the refusal, flashed."""
-    try:
-        check_csrf(page.request, csrf)
-        action()
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-    else:
-        flash(page.request, page.t(done))
-    return RedirectResponse(back, status_code=303)
+    return act(page, csrf, back, lambda: (action(), None)[1], page.t(done))
 
 
 def _invalid(key: str, **values: Any) -> ValidationFailed:

@@ -12,15 +12,15 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from incucare.domain.errors import DomainError, PermissionDenied
+from incucare.domain.errors import PermissionDenied
 from incucare.domain.model import Channel, InboundStatus
 from incucare.services import inbound, mail_intake
 from incucare.services.context import Actor
 from incucare.services.paging import Page as ResultPage
 from incucare.web.i18n import translate
-from incucare.web.pages.context import TEMPLATES, CsrfFailed, Page, PageDep, check_csrf, flash
+from incucare.web.pages.context import TEMPLATES, Page, PageDep, act
 
 router = APIRouter(include_in_schema=False)
 QUEUE = "/intake"
@@ -88,23 +88,15 @@ def file(page: ReviewerPage, message_id: int, device_serial: Annotated[str, Form
          csrf: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "",
          q: Annotated[str, Form()] = "") -> Response:
     """File one message onto a device or a ticket, then back to the queue with the outcome."""
-    try:
-        check_csrf(page.request, csrf)
+    def file() -> str:
         contact = int(contact_id) if contact_id.strip().isdigit() else None
         message = mail_intake.file_message(page.uow.session, page.actor, message_id,
                                            now=page.request.app.state.clock(),
                                            device_serial=device_serial.strip() or None,
                                            ticket_number=ticket_number.strip() or None, contact_id=contact)
-        number = message.ticket.number if message.ticket is not None else ""
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-    else:
-        flash(page.request, page.t("intake.filed", number=number))
-    return RedirectResponse(_queue_url(page, {"channel": channel, "q": q}), status_code=303)
+        return page.t("intake.filed", number=message.ticket.number if message.ticket is not None else "")
+
+    return act(page, csrf, _queue_url(page, {"channel": channel, "q": q}), file)
 
 
 @router.post(QUEUE + "/{message_id}/discard")
@@ -112,16 +104,7 @@ def discard(page: ReviewerPage, message_id: int, reason: Annotated[str, Form()] 
             csrf: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "",
             q: Annotated[str, Form()] = "") -> Response:
     """Discard one message with the reason (required), then back to the queue."""
-    try:
-        check_csrf(page.request, csrf)
-        inbound.discard_message(page.uow.session, page.actor, message_id, now=page.request.app.state.clock(),
-                                reason=reason)
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-    else:
-        flash(page.request, page.t("intake.discarded"))
-    return RedirectResponse(_queue_url(page, {"channel": channel, "q": q}), status_code=303)
+    return act(page, csrf, _queue_url(page, {"channel": channel, "q": q}),
+               lambda: inbound.discard_message(page.uow.session, page.actor, message_id,
+                                               now=page.request.app.state.clock(), reason=reason),
+               page.t("intake.discarded"))

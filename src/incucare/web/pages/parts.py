@@ -11,15 +11,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from incucare.adapters.db.tables import PartTransfer, Warehouse
-from incucare.domain.errors import DomainError
 from incucare.domain.model import Role
 from incucare.domain.stock import STOCK_MANAGERS, TransferState, WarehouseKind, transfer_overdue
 from incucare.services import parts as svc
 from incucare.services.paging import Page as ResultPage
-from incucare.web.pages.context import CsrfFailed, Page, PageDep, check_csrf, flash
+from incucare.web.pages.context import Page, PageDep, act, in_language
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
@@ -129,25 +128,17 @@ def _back(page: Page, target: str) -> str:
     """Only our own stock pages are valid places to return to (never an outside URL)."""
     if target.startswith("/parts") and not target.startswith("//"):
         return target
-    lang = page.request.query_params.get("lang")
-    return "/parts" + (f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else "")
+    return in_language(page.request, "/parts")
 
 
 @router.post("/parts/transfers/{transfer_id}/receive")
 def receive(page: StockPage, transfer_id: int, csrf: Annotated[str, Form()] = "",
             back: Annotated[str, Form()] = "/parts") -> Response:
     """Confirm a delivery from the page; a second click says it was already received and changes nothing."""
-    try:
-        check_csrf(page.request, csrf)
+    def received() -> str:
         transfer, fresh = svc.receive_transfer(page.uow.session, page.actor, transfer_id=transfer_id,
                                                now=page.request.app.state.clock())
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-    else:
         key = "parts.received_ok" if fresh else "parts.already_received"
-        flash(page.request, page.t(key, number=transfer.number, quantity=transfer.quantity))
-    return RedirectResponse(_back(page, back), status_code=303)
+        return page.t(key, number=transfer.number, quantity=transfer.quantity)
+
+    return act(page, csrf, _back(page, back), received)

@@ -43,9 +43,11 @@ from incucare.web.pages.context import (
     TEMPLATES,
     CsrfFailed,
     PageDep,
+    act,
     check_csrf,
     csrf_token,
     flash,
+    in_language,
     request_language,
     session_login,
     session_user,
@@ -381,38 +383,18 @@ def ticket_detail(page: PageDep, ticket_id: int) -> Response:
                        **portal.detail_context(page, ticket, events, moves))
 
 
-def _back_to_ticket(page: PageDep, ticket_id: int) -> RedirectResponse:
-    """Redirect-after-POST to the ticket page, in the language the form was posted in."""
-    lang = page.request.query_params.get("lang")
-    suffix = f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else ""
-    return RedirectResponse(f"/tickets/{ticket_id}{suffix}", status_code=303)
-
-
 def _ticket_action(page: PageDep, ticket_id: int, csrf: str, action: Callable[[], None]) -> Response:
-    """Run one action from the ticket page, then always go back to the ticket page (303).
+    """Run one action from the ticket page, then always go back to the ticket page (303); a choice that is
+    not one of the form's options (a bad enum value) is refused like any other rule."""
+    def checked() -> None:
+        try:
+            action()
+        except ValueError as exc:
+            raise ValidationFailed(translator("en")("error.invalid_choice", detail=str(exc)),
+                                   zh=translator("zh")("error.invalid_choice", detail=str(exc))) from exc
 
-    A refusal travels as an error flash rather than a page rendered at the POST address, so refreshing
-    never re-posts the form and switching language stays on a page that answers GET.
-    """
-    try:
-        check_csrf(page.request, csrf)
-        action()
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-        return _back_to_ticket(page, ticket_id)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-        return _back_to_ticket(page, ticket_id)
-    except ValueError as exc:
-        page.uow.session.rollback()
-        flash(page.request, page.t("error.invalid_choice", detail=str(exc)), "error")
-        return _back_to_ticket(page, ticket_id)
-    flash(page.request, page.t("ticket.updated"))
-    return _back_to_ticket(page, ticket_id)
+    return act(page, csrf, in_language(page.request, f"/tickets/{ticket_id}"), checked, page.t("ticket.updated"),
+               missing_is_404=True)
 
 
 @router.post("/tickets/{ticket_id}/move")

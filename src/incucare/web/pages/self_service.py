@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from incucare.adapters.db.tables import Device, Ticket, TicketEvent
-from incucare.domain.errors import DomainError, NotFound, ValidationFailed
+from incucare.domain.errors import NotFound, ValidationFailed
 from incucare.domain.model import Channel, EventKind, Role, TicketStatus, Tier
 from incucare.services import attachments as files_svc
 from incucare.services import installed_base as ib
@@ -28,7 +27,7 @@ from incucare.services.taxonomy import current_taxonomy
 from incucare.services.tickets import get_ticket
 from incucare.web import kb_view
 from incucare.web.api.self_service import attachment_response, read_upload, too_large
-from incucare.web.pages.context import TEMPLATES, CsrfFailed, Page, PageDep, check_csrf, flash
+from incucare.web.pages.context import TEMPLATES, Page, PageDep, act, in_language
 
 router = APIRouter(include_in_schema=False)
 SUGGESTIONS = 3
@@ -193,29 +192,10 @@ def article_page(page: PageDep, article_id: str) -> Response:
                        category=category_label(page, article.category), article_tier=Tier(article.tier))
 
 
-def _back(page: Page, ticket_id: int) -> RedirectResponse:
-    lang = page.request.query_params.get("lang")
-    suffix = f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else ""
-    return RedirectResponse(f"/tickets/{ticket_id}{suffix}", status_code=303)
-
-
 def _act(page: Page, ticket_id: int, csrf: str, action: Callable[[], str]) -> Response:
     """Run one form action, commit, flash the outcome and go back to the ticket page (redirect after POST)."""
-    try:
-        check_csrf(page.request, csrf)
-        message = action()
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-        return _back(page, ticket_id)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-        return _back(page, ticket_id)
-    flash(page.request, page.t(message))
-    return _back(page, ticket_id)
+    return act(page, csrf, in_language(page.request, f"/tickets/{ticket_id}"), lambda: page.t(action()),
+               missing_is_404=True)
 
 
 @router.post("/tickets/{ticket_id}/self-service")

@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,7 +23,7 @@ from incucare.services import duty, handoffs
 from incucare.services import installed_base as ib
 from incucare.services import sla_policies as policies
 from incucare.web.i18n import translate
-from incucare.web.pages.context import CsrfFailed, Page, PageDep, check_csrf, flash
+from incucare.web.pages.context import CsrfFailed, Page, PageDep, act, check_csrf, flash, in_language
 from incucare.web.pages.sla_view import duration
 
 router = APIRouter(include_in_schema=False)
@@ -51,25 +50,12 @@ FormFields = Annotated[dict[str, str], Depends(_form_fields)]
 
 
 def _settings_url(page: Page, anchor: str = "") -> str:
-    lang = page.request.query_params.get("lang")
-    suffix = f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else ""
-    return f"{SETTINGS}{suffix}{'#' + anchor if anchor else ''}"
+    return in_language(page.request, SETTINGS, anchor)
 
 
 def _settings_action(page: Page, csrf: str, anchor: str, action: Callable[[], None]) -> Response:
     """Run one change from the settings page, then go back to it (303) with the outcome flashed."""
-    try:
-        check_csrf(page.request, csrf)
-        action()
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-    else:
-        flash(page.request, page.t("admin.saved"))
-    return RedirectResponse(_settings_url(page, anchor), status_code=303)
+    return act(page, csrf, _settings_url(page, anchor), action, page.t("admin.saved"))
 
 
 def _int_or_none(raw: str) -> int | None:

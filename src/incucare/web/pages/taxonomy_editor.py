@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import re
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,7 +19,7 @@ from incucare.adapters.kb.taxonomy import shipped_taxonomy_data
 from incucare.domain.errors import DomainError, NotFound, ValidationFailed
 from incucare.domain.model import Tier
 from incucare.services import taxonomy as svc
-from incucare.web.pages.context import CsrfFailed, Page, PageDep, check_csrf, flash
+from incucare.web.pages.context import CsrfFailed, Page, PageDep, act, check_csrf, flash, in_language
 
 router = APIRouter(include_in_schema=False)
 BASE = "/admin/taxonomy"
@@ -37,8 +36,7 @@ EditorPage = Annotated[Page, Depends(editor_page)]
 
 
 def _url(page: Page, path: str = "") -> str:
-    lang = page.request.query_params.get("lang")
-    return f"{BASE}{path}" + (f"?{urlencode({'lang': lang})}" if lang in ("zh", "en") else "")
+    return in_language(page.request, f"{BASE}{path}")
 
 
 def _lines(raw: str) -> list[str]:
@@ -199,8 +197,7 @@ def save_category(key: str, page: EditorPage, fields: Annotated[dict[str, str], 
 @router.post(BASE + "/restore/{version_id}")
 def restore(version_id: int, page: EditorPage, csrf: Annotated[str, Form()] = "") -> Response:
     """Make an earlier version (0 = the shipped file) current again, as a new version."""
-    try:
-        check_csrf(page.request, csrf)
+    def restored() -> str:
         if version_id == 0:
             data = shipped_taxonomy_data()
         else:
@@ -210,12 +207,6 @@ def restore(version_id: int, page: EditorPage, csrf: Annotated[str, Form()] = ""
             data = copy.deepcopy(version.data)
         saved = svc.save(page.uow.session, page.actor, data, now=page.request.app.state.clock(),
                          note=f"restore version {version_id}")
-        page.uow.commit()
-    except CsrfFailed:
-        flash(page.request, page.t("error.csrf"), "error")
-    except DomainError as exc:
-        page.uow.session.rollback()
-        flash(page.request, exc.text(page.lang), "error")
-    else:
-        flash(page.request, page.t("taxonomy.restored", version=version_id, new=saved.id))
-    return RedirectResponse(_url(page), status_code=303)
+        return page.t("taxonomy.restored", version=version_id, new=saved.id)
+
+    return act(page, csrf, _url(page), restored)
