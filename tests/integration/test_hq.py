@@ -269,6 +269,7 @@ def test_unit_replacement_moves_site_and_contracts_and_links_the_histories(clien
     assert (replaces["title"], replaces["detail"]) == ("SN-IVF-001", "replaces SN-IVF-001: 主板反复烧毁,整机调换")
     replaced_by = next(e for e in _history(client, h, old_id) if e["kind"] == "replaced_by")
     assert replaced_by["title"] == "SN-IVF-001R" and replaced_by["ticket_id"] == tid
+    assert (replaced_by["device_id"], replaced_by["device_serial"]) == (new_id, "SN-IVF-001R")  # API links the unit
     assert any(e["kind"] == "ticket" and e["ticket_id"] == tid for e in _history(client, h, old_id))
 
     # the new unit is entitled under the moved VIP contract

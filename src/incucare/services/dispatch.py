@@ -25,7 +25,6 @@ from incucare.adapters.db.tables import (
     ServicePoint,
     StockLevel,
     Ticket,
-    TicketClock,
     User,
     Warehouse,
     WorkCalendarRow,
@@ -114,11 +113,7 @@ def job_for(session: Session, ticket: Ticket, now: datetime) -> tuple[Job, dict[
                    if not models or model in models or ticket.device.model.model in models}
         parts = tuple(p for p in parts if p in fitting)
         names = {n: (zh, en) for n, _, zh, en in known}
-    persisted = session.get(TicketClock, (ticket.id, "onsite"))
-    deadline = persisted.due_at if persisted is not None and persisted.due_at is not None else None
-    if deadline is None:
-        onsite = sla.compute(session, ticket, now).statuses.get("onsite")
-        deadline = onsite.due_at if onsite is not None else None
+    deadline = sla.due_at(session, ticket, "onsite", now)
     return Job(location=GeoPoint(site.latitude, site.longitude), skills=skills, model=ticket.device.model.model,
                tools=CATEGORY_TOOLS.get(ticket.category or "", frozenset()), parts=parts,
                onsite_deadline=deadline, now=now), names

@@ -177,10 +177,10 @@ def plan_routes(session: Session, actor: Actor, *, region_code: str, day: date, 
             unplanned.append(_why(ticket, "no engineer of the region has the skills and tools",
                                   "本区域没有具备所需技能和工具的工程师"))
             continue
-        deadline = sla.compute(session, ticket, now).statuses.get("onsite")
+        deadline = sla.due_at(session, ticket, "onsite", now)
         late = float(DAY_END)
-        if deadline is not None and deadline.due_at is not None:
-            late = max(float(DAY_START), min(late, minute(deadline.due_at)))
+        if deadline is not None:
+            late = max(float(DAY_START), min(late, minute(deadline)))
         job = Job(id=f"job:{ticket.id}", location=plane(ticket.site.latitude, ticket.site.longitude),
                   window=TimeWindow(DAY_START, late),
                   service=SERVICE_MINUTES.get(ticket.category or "", DEFAULT_SERVICE_MINUTES),

@@ -81,6 +81,16 @@ def compute(session: Session, ticket: Ticket, now: datetime, cache: CalendarCach
     return TicketSla(policy, calendar, targets, inputs, statuses, escalation)
 
 
+def due_at(session: Session, ticket: Ticket, clock: str, now: datetime) -> datetime | None:
+    """When ``clock`` of ``ticket`` is due: the persisted deadline (kept current by ``refresh``), computed
+    only when none is stored yet, so planners that read many tickets do not rebuild every clock."""
+    persisted = session.get(TicketClock, (ticket.id, clock))
+    if persisted is not None and persisted.due_at is not None:
+        return persisted.due_at
+    status = compute(session, ticket, now).statuses.get(clock)
+    return status.due_at if status is not None else None
+
+
 def compute_many(session: Session, tickets: list[Ticket], now: datetime) -> dict[int, TicketSla]:
     """Clocks for a page of tickets with one timeline query and one calendar build per policy."""
     if not tickets:

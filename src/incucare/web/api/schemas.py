@@ -253,6 +253,9 @@ class HistoryOut(BaseModel):
     as_found: float | None = None
     as_left: float | None = None
     reference: str = ""
+    device_id: int | None = None
+    device_serial: str = ""
+    due_back: date | None = None
 
     @classmethod
     def of(cls, h: HistoryEntry) -> HistoryOut:
