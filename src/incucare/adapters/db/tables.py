@@ -258,6 +258,11 @@ class TicketEvent(Base):
     """One append-only entry of a ticket's timeline: who did what, when, old → new."""
 
     __tablename__ = "ticket_events"
+    __table_args__ = (
+        # a retried duplicate report finds the ticket it joined by its Idempotency-Key (kept in new_value)
+        Index("ix_ticket_events_joined_key", "new_value", sqlite_where=text("kind = 'report_joined'"),
+              postgresql_where=text("kind = 'report_joined'")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     at: Mapped[datetime]
