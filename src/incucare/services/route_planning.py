@@ -11,7 +11,7 @@ behind ``domain.routing.RouteSolver``; PyVRP is the default.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -229,7 +229,7 @@ def plan_routes(session: Session, actor: Actor, *, region_code: str, day: date, 
         record_change(session, actor, at=now, entity="route_plan", entity_id=row.id, action="create",
                       changes={"region": (None, region.code), "day": (None, day.isoformat()),
                                "jobs": (None, len(planned_ids))})
-        day_plan = DayPlan(**{**day_plan.__dict__, "plan_id": row.id})
+        day_plan = replace(day_plan, plan_id=row.id)
     return day_plan
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from incucare.adapters.db.tables import DispatchOffer
 from incucare.services import dispatch as svc
+from incucare.services import route_planning
 from incucare.web.api.schemas import Strict
 from incucare.web.deps import ActorDep, NowDep, UowDep
 from incucare.web.errors import api_language
@@ -129,12 +130,10 @@ def _plan_json(region: str, day: date_type, routes: list[Any], unplanned: list[A
 @router.post("/route-plans", status_code=201)
 def plan_routes(body: PlanIn, actor: ActorDep, uow: UowDep, now: NowDep) -> dict[str, Any]:
     """Plan the region's on-site jobs of the day over its engineers and (unless ``save`` is false) keep it."""
-    from incucare.services.route_planning import plan_routes, route_json
-
-    plan = plan_routes(uow.session, actor, region_code=body.region, day=body.date, now=now,
+    plan = route_planning.plan_routes(uow.session, actor, region_code=body.region, day=body.date, now=now,
                        time_limit=body.time_limit, save=body.save)
     uow.commit()
-    return _plan_json(plan.region, plan.day, [route_json(r) for r in plan.routes], list(plan.unplanned),
+    return _plan_json(plan.region, plan.day, [route_planning.route_json(r) for r in plan.routes], list(plan.unplanned),
                       plan_id=plan.plan_id, travel=plan.travel_minutes, duration=plan.duration_minutes,
                       feasible=plan.feasible, seconds=plan.solver_seconds)
 
@@ -142,9 +141,7 @@ def plan_routes(body: PlanIn, actor: ActorDep, uow: UowDep, now: NowDep) -> dict
 @router.get("/route-plans")
 def current_plan(region: str, date: date_type, actor: ActorDep, uow: UowDep) -> dict[str, Any]:
     """The region's current plan for a day."""
-    from incucare.services.route_planning import latest_plan
-
-    row = latest_plan(uow.session, actor, region_code=region, day=date)
+    row = route_planning.latest_plan(uow.session, actor, region_code=region, day=date)
     return _plan_json(region, row.day, list(row.routes), list(row.unplanned), plan_id=row.id,
                       travel=row.travel_minutes, duration=row.duration_minutes, feasible=row.feasible,
                       seconds=row.solver_seconds)
