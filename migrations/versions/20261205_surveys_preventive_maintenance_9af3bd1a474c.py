@@ -1,14 +1,14 @@
 """surveys preventive maintenance (E: satisfaction surveys, maintenance agreements and preventive visits)
 
 Revision ID: 9af3bd1a474c
-Revises: be9a9831bf37
+Revises: 1d7dcce3c4d0
 Create Date: 2026-12-05 01:00:00+00:00
 """
 
 from __future__ import annotations
 
 revision = '9af3bd1a474c'
-down_revision = 'be9a9831bf37'
+down_revision = '1d7dcce3c4d0'
 branch_labels = None
 depends_on = None
 

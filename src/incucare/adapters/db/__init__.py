@@ -4,6 +4,13 @@ Importing this package registers every table module on ``Base.metadata`` (migrat
 see the whole schema whichever module was imported first).
 """
 
-from incucare.adapters.db import tables, tables_alarms, tables_care, tables_signatures, tables_telemetry
+from incucare.adapters.db import (
+    tables,
+    tables_alarms,
+    tables_care,
+    tables_findings,
+    tables_signatures,
+    tables_telemetry,
+)
 
-__all__ = ["tables", "tables_alarms", "tables_care", "tables_signatures", "tables_telemetry"]
+__all__ = ["tables", "tables_alarms", "tables_care", "tables_findings", "tables_signatures", "tables_telemetry"]

@@ -1,0 +1,1 @@
+"""MQTT transport for telemetry: the ingest subscriber and the simulator's publisher (paho-mqtt 2)."""
