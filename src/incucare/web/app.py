@@ -38,6 +38,7 @@ from incucare.web.api import users as users_api
 from incucare.web.api import wechat as wechat_api
 from incucare.web.body_limit import BodySizeLimit
 from incucare.web.errors import install_error_handlers
+from incucare.web.vendor_assets import vendor_assets_dir
 
 STATIC = Path(__file__).parent / "static"
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="incucare_session",
                        max_age=settings.session_ttl_minutes * 60, same_site="lax",
                        https_only=settings.production)
+    app.mount("/static/vendor", StaticFiles(directory=vendor_assets_dir()), name="vendor")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", tags=["ops"])
