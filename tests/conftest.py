@@ -48,6 +48,42 @@ def require_postgres() -> None:
         pytest.skip(str(_PG_PROBLEM))
 
 
+MQTT_HOST = os.environ.get("INCUCARE_TEST_MQTT_HOST", "127.0.0.1")
+MQTT_PORT = int(os.environ.get("INCUCARE_TEST_MQTT_PORT", "1883"))
+
+
+def _mosquitto_problem() -> str | None:
+    import socket
+
+    try:
+        with socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=2):
+            pass
+    except OSError as exc:
+        return f"Mosquitto not reachable at {MQTT_HOST}:{MQTT_PORT}: {type(exc).__name__}: {exc}"
+    return None
+
+
+_MQTT_PROBLEM: str | bool | None = False
+
+
+def require_mosquitto() -> None:
+    """Skip (outside CI) or fail (in CI) when the MQTT broker is missing."""
+    global _MQTT_PROBLEM
+    if _MQTT_PROBLEM is False:
+        _MQTT_PROBLEM = _mosquitto_problem()
+    if _MQTT_PROBLEM:
+        if IN_CI:
+            pytest.fail(f"CI=true and {_MQTT_PROBLEM}")
+        pytest.skip(str(_MQTT_PROBLEM))
+
+
+@pytest.fixture
+def mqtt_broker() -> tuple[str, int]:
+    """(host, port) of the real Mosquitto; tests use unique topics/serials so they do not see each other."""
+    require_mosquitto()
+    return MQTT_HOST, MQTT_PORT
+
+
 class FakeClock:
     """An injectable clock: tests set and advance time instead of sleeping."""
 
