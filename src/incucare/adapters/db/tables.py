@@ -196,6 +196,12 @@ class Contract(Base):
     end_date: Mapped[date] = mapped_column(Date)
     sla_targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
     visit_quota: Mapped[int | None] = mapped_column(Integer)
+    # preventive maintenance plan of an annual agreement, in months; NULL = the rule's default
+    # (domain/maintenance.py: inspection monthly for IVF, quarterly otherwise; CO2 sensor by type); 0 = not in plan
+    pm_inspection_months: Mapped[int | None] = mapped_column(Integer)
+    pm_calibration_months: Mapped[int] = mapped_column(Integer, default=12, server_default="12")
+    pm_hepa_months: Mapped[int] = mapped_column(Integer, default=12, server_default="12")
+    pm_sensor_months: Mapped[int | None] = mapped_column(Integer)
     sla_policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policies.id"))
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
