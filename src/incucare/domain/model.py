@@ -165,6 +165,8 @@ class EventKind(LabelledEnum):
     UNIT_REPLACED = ("unit_replaced", "整机调换", "Unit replaced")
     CLAIM_FILED = ("claim_filed", "提交质量索赔", "Quality claim filed")
     CLAIM_STATE_CHANGED = ("claim_state_changed", "质量索赔状态变更", "Quality claim state changed")
+    ALARM_RAISED = ("alarm_raised", "设备报警(远程监控)", "Device alarm (remote monitoring)")
+    ALARM_CLEARED = ("alarm_cleared", "报警已恢复,建议确认后解决", "Alarm cleared: consider resolving")
 
 
 class InboundStatus(LabelledEnum):
