@@ -14,6 +14,7 @@ from rich.console import Console
 
 from incucare.cli_bench import bench_app
 from incucare.cli_mail import mail_app
+from incucare.cli_simulate import simulate_app
 from incucare.config import Settings, get_settings
 
 app = typer.Typer(help="incucare: after-sales service for CO2 incubators", no_args_is_help=True,
@@ -28,6 +29,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app)  # e-mail intake: the top-level commands mail-in and mail-import
 app.add_typer(bench_app, name="bench")
+app.add_typer(simulate_app, name="simulate")
 console = Console(stderr=True, soft_wrap=True)
 
 
