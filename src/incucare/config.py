@@ -54,9 +54,30 @@ class Settings(BaseSettings):
                                            description="older or newer signed requests are refused (replays)")
     wechat_bind_requires_serial: bool = Field(default=True,
                                               description="binding needs phone and a device serial, not phone only")
+    # satisfaction surveys (docs/surveys.md): links in e-mails are absolute, so the public address is needed
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s]+$",
+                            description="the address customers reach incucare at (survey links in e-mails)")
+    survey_ttl_days: int = Field(default=30, ge=1, le=365, description="a survey link expires after this many days")
     wechat_encoding_aes_key: SecretStr | None = Field(
         default=None, min_length=43, max_length=43,
         description="EncodingAESKey for safe/compatibility mode (needs wechat_app_id); plaintext pushes are refused")
+
+    # telemetry ingest (docs/telemetry.md): MQTT subscriber in the app (or `incucare ingest`), retention
+    mqtt_enabled: bool = Field(default=True, description="run the MQTT ingest subscriber inside the web app")
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_-]*$",
+                            description="shared-subscription group ($share/<group>/...); empty = plain subscription")
+    mqtt_client_id: str = Field(default="", max_length=64,
+                                description="stable id + session expiry = no loss across restarts; empty = per process")
+    mqtt_session_expiry_s: int = Field(default=0, ge=0, le=7 * 24 * 3600)
+    ingest_batch_max: int = Field(default=500, ge=1, le=10_000, description="messages stored per transaction")
+    ingest_batch_ms: int = Field(default=200, ge=1, le=10_000, description="longest wait to fill a batch")
+    telemetry_raw_days: int = Field(default=30, ge=1, description="raw readings are kept this long")
+    telemetry_agg_days: int = Field(default=730, ge=1, description="1-minute aggregates are kept this long")
+    telemetry_http_max_kb: int = Field(default=512, ge=1, le=65_536, description="larger POST bodies get a 413")
 
     @field_validator("wechat_encoding_aes_key")
     @classmethod
