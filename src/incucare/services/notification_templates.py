@@ -15,6 +15,8 @@ Fields each template needs (the same in both languages; see ``required_fields``)
     dispatch_offered number owner reason due_at customer device url
     dispatch_failed  number receiver reason customer device url
     stock_low        count lines url
+    alarm_escalated  customer device alarm since message severity step url
+    survey_invite    number device url expires_at
 
 Context values may be plain values, aware datetimes (shown in Beijing time), objects with a
 ``label(lang)`` method (``LabelledEnum``, ``Tier``) or a ``{"zh": ..., "en": ...}`` mapping; the last
@@ -156,6 +158,19 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             body="These parts are below their minimum stock; suggested orders:\n{lines}\nSee the stock: {url}",
         ),
     },
+    "alarm_escalated": {
+        "zh": Template(
+            subject="【设备报警未确认】{customer} {device}:{alarm}",
+            body="设备 {device} 自 {since} 起报警:{message}\n报警级别:{severity};至今无人确认,"
+                 "按呼叫树通知:{step}。\n请尽快确认并处理:{url}\n客户:{customer}",
+        ),
+        "en": Template(
+            subject="[Unacknowledged alarm] {customer} {device}: {alarm}",
+            body="Device {device} has been in alarm since {since}: {message}\nSeverity: {severity}; nobody has "
+                 "acknowledged it, so the call tree now reaches: {step}.\nPlease acknowledge and act: {url}\n"
+                 "Customer: {customer}",
+        ),
+    },
     "dispatch_failed": {
         "zh": Template(
             subject="【派工未成功】工单 {number}:{receiver} 未接单",
@@ -164,6 +179,20 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "en": Template(
             subject="[Dispatch not accepted] Ticket {number}: {receiver}",
             body="{receiver} did not take ticket {number}: {reason}. Please dispatch again.\n" + _FOOTER_EN,
+        ),
+    },
+    "survey_invite": {
+        "zh": Template(
+            subject="【服务评价】工单 {number} 已闭环,请为本次服务打分",
+            body="您好,\n您的设备 {device} 的工单 {number} 已闭环。请花一分钟为本次服务评价"
+                 "(响应速度、专业能力、沟通,各 1-5 星):\n{url}\n链接有效期至 {expires_at},无需登录。\n"
+                 "Rate this service (1 minute, no login): {url}",
+        ),
+        "en": Template(
+            subject="[Rate our service] Ticket {number} is closed",
+            body="Hello,\nticket {number} for your device {device} is closed. Please take a minute to rate the "
+                 "service (speed, competence, communication, 1-5 stars each):\n{url}\n"
+                 "The link works until {expires_at}; no login needed.",
         ),
     },
 }
