@@ -27,10 +27,14 @@ from incucare.web.api import imports as imports_api
 from incucare.web.api import installed_base as ib_api
 from incucare.web.api import intake as intake_api
 from incucare.web.api import kb as kb_api
+from incucare.web.api import kpis as kpis_api
+from incucare.web.api import maintenance as maintenance_api
 from incucare.web.api import notifications as notifications_api
 from incucare.web.api import parts as parts_api
+from incucare.web.api import reports as reports_api
 from incucare.web.api import self_service as self_service_api
 from incucare.web.api import sla_admin as sla_admin_api
+from incucare.web.api import surveys as surveys_api
 from incucare.web.api import taxonomy as taxonomy_api
 from incucare.web.api import tickets as tickets_api
 from incucare.web.api import triage as triage_api
@@ -109,10 +113,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(wechat_api.router)
     app.include_router(parts_api.router)
     app.include_router(hq_api.router)
+    app.include_router(reports_api.router)
+    app.include_router(kpis_api.router)
+    app.include_router(surveys_api.router)
+    app.include_router(maintenance_api.router)
+    from incucare.web.api import findings as findings_api
 
+    app.include_router(findings_api.router)
+
+    from incucare.web.pages import dashboards as dashboard_pages
     from incucare.web.pages import fieldwork as fieldwork_pages
     from incucare.web.pages import hq as hq_pages
     from incucare.web.pages import intake as intake_pages
+    from incucare.web.pages import kpi_drill as kpi_pages
     from incucare.web.pages import parts as parts_pages
     from incucare.web.pages import routes as pages
     from incucare.web.pages import self_service as self_service_pages
@@ -126,4 +139,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(hq_pages.router)
     app.include_router(fieldwork_pages.router)
     app.include_router(parts_pages.router)
+    app.include_router(dashboard_pages.router)
+    app.include_router(kpi_pages.router)
     return app
