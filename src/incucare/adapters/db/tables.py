@@ -338,9 +338,15 @@ class Calibration(Base):
 
 
 class AuditRecord(Base):
-    """Append-only audit trail of every change to any record (who, when, what, old → new)."""
+    """Append-only audit trail of every change to any record (who, when, what, old → new), chained by hash.
+
+    ``seq``, ``prev_hash`` and ``hash`` are set once, when the writing transaction commits (see
+    ``adapters/db/audit_trail.py`` and ``domain/audit_chain.py``); nothing in the application updates or
+    deletes a sealed row, and on PostgreSQL a trigger refuses it.
+    """
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -350,6 +356,9 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(32))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
+    seq: Mapped[int | None] = mapped_column(Integer, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class WorkCalendarRow(Base):
