@@ -1,0 +1,167 @@
+"""Pre-failure detectors through the real services and API, on SQLite and PostgreSQL: readings from the fleet
+simulator go through the ingest hook in batches (one transaction each, like the ingest service), a slow leak
+becomes one finding with one iot ticket, the baseline survives a restart, people confirm or dismiss, and an
+emptying cylinder is forecast from the recorded gas supply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from incucare.adapters.db.engine import make_engine, make_session_factory
+from incucare.adapters.db.tables import AuditRecord, Ticket
+from incucare.adapters.db.tables_alarms import TicketSnapshot
+from incucare.adapters.db.tables_findings import DetectorState, Finding
+from incucare.domain import fleet_sim as fs
+from incucare.domain.prefailure import DeviceState, FindingKind
+from incucare.services import prefailure
+from incucare.services.context import SYSTEM
+
+START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+SERIAL = "SN-GMP-001"
+
+
+def _feed(factory: sessionmaker[Session], device_id: int, sim: fs.DeviceSimulator, until: datetime,
+          chunk: timedelta = timedelta(hours=6)) -> None:
+    """Advance the simulator to ``until`` and push its readings through the hook, one transaction per chunk."""
+    t = sim.now
+    while t < until:
+        t = min(t + chunk, until)
+        readings = sim.advance(t)
+        with factory() as s:
+            prefailure.on_readings(s, {device_id: readings}, now=t)
+            s.commit()
+
+
+def _sim(faults: tuple[fs.Fault, ...] = ()) -> fs.DeviceSimulator:
+    profile = fs.DeviceProfile(serial=SERIAL, ambient_c=23.0, doors_per_work_hour=1.5, faults=faults)
+    return fs.DeviceSimulator(profile, seed=7, start=START, interval_s=120.0)
+
+
+def _findings(factory: sessionmaker[Session], device_id: int) -> list[Finding]:
+    with factory() as s:
+        return list(s.scalars(select(Finding).where(Finding.device_id == device_id).order_by(Finding.id)))
+
+
+def test_a_slow_leak_opens_one_finding_with_one_iot_ticket_and_the_baseline_survives_a_restart(
+        session_factory, world, db_url):
+    device_id = world.devices[SERIAL]
+    leak_at = START + timedelta(days=4)
+    sim = _sim((fs.Fault(fs.FaultKind.CO2_LEAK, leak_at, days_to_failure=10.0),))
+    _feed(session_factory, device_id, sim, leak_at)
+    with session_factory() as s:
+        row = s.get(DetectorState, device_id)
+        assert row is not None
+        learnt = DeviceState.from_dict(row.state).stat(FindingKind.CO2_LEAK)
+    assert learnt.n >= 48 and 80 < learnt.mean < 160  # a learnt baseline in s per door-closed hour
+    assert _findings(session_factory, device_id) == []  # four healthy days: nothing found
+
+    # "restart": a new engine and session factory; only what the database holds carries over
+    engine = make_engine(db_url)
+    try:
+        restarted = make_session_factory(engine)
+        _feed(restarted, device_id, sim, leak_at + timedelta(days=4))
+    finally:
+        engine.dispose()
+    found = _findings(session_factory, device_id)
+    assert [f.kind for f in found] == ["co2_leak"]
+    leak = found[0]
+    assert leak.status == "open" and leak.ticket_id is not None
+    # found well before the device could no longer hold its setpoint (the hard alarm), with the numbers
+    assert leak.opened_at < leak_at + timedelta(days=3)
+    assert leak.evidence["baseline"] < leak.evidence["now"]
+    assert "CO2" in leak.summary_zh and "baseline" in leak.summary_en and leak.recommendation_en
+    with session_factory() as s:
+        ticket = s.get(Ticket, leak.ticket_id)
+        assert ticket is not None and ticket.channel == "iot" and ticket.category == "gas_supply"
+        snap = s.scalar(select(TicketSnapshot).where(TicketSnapshot.source_kind == "finding"))
+        assert snap is not None and snap.snapshot["finding"]["kind"] == "co2_leak"
+        tickets_before = s.scalar(select(func.count()).select_from(Ticket))
+
+    _feed(session_factory, device_id, sim, leak_at + timedelta(days=6))  # the leak goes on
+    assert len(_findings(session_factory, device_id)) == 1
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == tickets_before
+
+
+def test_a_replayed_batch_counts_nothing_twice(session_factory, world):
+    device_id = world.devices[SERIAL]
+    sim = _sim()
+    readings = sim.advance(START + timedelta(hours=3))
+    with session_factory() as s:
+        prefailure.on_readings(s, {device_id: readings}, now=START + timedelta(hours=3))
+        s.commit()
+        first = dict(s.get(DetectorState, device_id).state)
+    with session_factory() as s:
+        prefailure.on_readings(s, {device_id: readings}, now=START + timedelta(hours=3))  # QoS-1 redelivery
+        s.commit()
+        assert dict(s.get(DetectorState, device_id).state) == first
+
+
+def _leak_finding(session_factory, world) -> int:
+    device_id = world.devices[SERIAL]
+    leak_at = START + timedelta(days=3)
+    sim = _sim((fs.Fault(fs.FaultKind.CO2_LEAK, leak_at, days_to_failure=6.0),))
+    _feed(session_factory, device_id, sim, leak_at + timedelta(days=2), chunk=timedelta(hours=12))
+    found = _findings(session_factory, device_id)
+    assert [f.kind for f in found] == ["co2_leak"]
+    return found[0].id
+
+
+def test_findings_are_tenant_scoped_and_staff_confirm_or_dismiss_with_an_audited_note(
+        client, login, session_factory, world):
+    fid = _leak_finding(session_factory, world)
+    r = client.get("/api/v1/findings", headers=login("gmpuser"), params={"active": True})
+    assert r.status_code == 200 and [i["id"] for i in r.json()["items"]] == [fid], r.text
+    item = r.json()["items"][0]
+    assert item["device_serial"] == SERIAL and item["kind_en"] == "CO2 leak" and item["evidence"]["baseline"] > 0
+    r = client.get("/api/v1/findings", headers=login("customer"))  # the IVF centre: not its device
+    assert r.json()["total"] == 0
+    assert client.get(f"/api/v1/findings/{fid}", headers=login("customer")).status_code == 404
+
+    r = client.post(f"/api/v1/findings/{fid}/dismiss", headers=login("gmpuser"), json={"note": "no"})
+    assert r.status_code == 403, r.text
+    r = client.post(f"/api/v1/findings/{fid}/confirm", headers=login("agent"), json={"note": ""})
+    assert r.status_code == 422, r.text
+    r = client.post(f"/api/v1/findings/{fid}/confirm", headers=login("agent"),
+                    json={"note": "客户确认减压阀接头有嘶嘶声 / customer hears hissing at the regulator"})
+    assert r.status_code == 200 and r.json()["status"] == "confirmed", r.text
+    r = client.post(f"/api/v1/findings/{fid}/confirm", headers=login("agent"), json={"note": "again"})
+    assert r.status_code == 409, r.text
+    r = client.post(f"/api/v1/findings/{fid}/dismiss", headers=login("engineer"), json={"note": "接头已紧固"})
+    assert r.status_code == 200 and r.json()["status"] == "dismissed" and r.json()["closed_at"], r.text
+    with session_factory() as s:
+        actions = [a.action for a in s.scalars(select(AuditRecord).where(AuditRecord.entity == "finding"))]
+        assert actions == ["confirm", "dismiss"]
+        st = DeviceState.from_dict(s.get(DetectorState, world.devices[SERIAL]).state)
+        assert st.stat(FindingKind.CO2_LEAK).n == 0  # dismissed: the baseline is learnt again
+
+
+def test_gas_running_out_before_the_next_working_day_is_found_and_a_cylinder_change_clears_it(
+        client, login, session_factory, world):
+    device_id = world.devices[SERIAL]
+    sim = _sim()
+    h = login("agent")
+    r = client.put(f"/api/v1/devices/{device_id}/gas-supply", headers=h, json={"capacity_l": -1, "flow_l_min": 5})
+    assert r.status_code == 422
+    # ~110 s/h of injection at 6 L/min is ~270 L a day: an 800 L cylinder lasts about three days
+    with session_factory() as s:
+        prefailure.set_gas_supply(s, SYSTEM, device_id, capacity_l=800.0, flow_l_min=6.0, now=START)
+        s.commit()
+    _feed(session_factory, device_id, sim, START + timedelta(hours=18))
+    assert _findings(session_factory, device_id) == []  # plenty left
+    _feed(session_factory, device_id, sim, START + timedelta(days=2))
+    found = _findings(session_factory, device_id)
+    assert [f.kind for f in found] == ["gas_depletion"], [f.kind for f in found]
+    ev = found[0].evidence
+    assert ev["left_l"] < 400 and ev["empty_at"] <= ev["deadline"]
+    r = client.post(f"/api/v1/devices/{device_id}/gas-supply/cylinder-changes", headers=h,
+                    json={"at": (START + timedelta(days=2)).isoformat()})
+    assert r.status_code == 201 and r.json()["cylinders"] == 2, r.text
+    assert [f.status for f in _findings(session_factory, device_id)] == ["cleared"]
+    r = client.post(f"/api/v1/devices/{device_id}/gas-supply/cylinder-changes", headers=h,
+                    json={"at": "2026-11-04T08:00:00"})
+    assert r.status_code == 422, r.text
+    assert client.get(f"/api/v1/devices/{device_id}/gas-supply", headers=login("customer")).status_code == 404
