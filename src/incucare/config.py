@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     telemetry_raw_days: int = Field(default=30, ge=1, description="raw readings are kept this long")
     telemetry_agg_days: int = Field(default=730, ge=1, description="1-minute aggregates are kept this long")
     telemetry_http_max_kb: int = Field(default=512, ge=1, le=65_536, description="larger POST bodies get a 413")
+    # demo fleet (docs/simulator.md): simulated incubators publishing while the app runs, when the demo is loaded
+    demo_fleet: bool = Field(default=True, description="keep the demo fleet publishing while the app runs")
+    demo_fleet_interval_s: float = Field(default=30.0, ge=1.0, le=3600.0, description="seconds between readings")
 
     @field_validator("wechat_encoding_aes_key")
     @classmethod

@@ -97,11 +97,15 @@ def test_first_round_plans_the_first_inspection_within_the_horizon_only() -> Non
     assert (result.new[0].window_start, result.new[0].window_end) == (date(2026, 1, 25), date(2026, 2, 8))
 
 
-def test_tasks_due_close_together_share_one_visit_and_later_ones_wait() -> None:
+def test_tasks_due_within_the_horizon_share_one_visit_on_the_earliest_date() -> None:
     device = DeviceHistory(device_id=1, plan=MONTHLY, last_done={INS: date(2026, 6, 20), C: date(2026, 1, 10)})
     result = schedule(YEAR, [device], today=date(2026, 7, 1))
-    # inspection due 20 Jul, calibration 10 Jul: ten days apart → one visit on the earlier date
+    # inspection due 20 Jul, calibration 10 Jul: one trip on the earlier date
     assert [(v.due, v.tasks) for v in result.new] == [(date(2026, 7, 10), (C, INS))]
+    # a month further on, the inspection would be outside the horizon: the calibration goes alone
+    later = DeviceHistory(device_id=1, plan=MONTHLY, last_done={INS: date(2026, 7, 31), C: date(2026, 1, 10)})
+    assert [(v.due, v.tasks) for v in schedule(YEAR, [later], today=date(2026, 7, 1)).new] == [
+        (date(2026, 7, 10), (C,))]
 
 
 def test_a_task_due_while_a_visit_is_open_joins_it_and_nothing_is_planned_twice() -> None:

@@ -18,8 +18,8 @@ Rules, in the order they apply:
   will plan it).
 * Visits are generated once their due date is within ``horizon_days`` of today, so planners see them
   coming; a task already on an open visit is never planned twice (idempotent generation).
-* Tasks of one device due within ``merge_days`` of each other share one visit (one trip, one unit of
-  quota); a task due while the device already has an open visit joins that visit.
+* A device has at most one open visit: every task due within the horizon rides on it (one trip, one unit
+  of quota), due on the earliest task's date; a task falling due while the visit is still open joins it.
 * Every new visit draws one unit from the contract's visit quota (``None``: unlimited). When the quota is
   used up the visit is still generated but *flagged* (not dispatched, listed for a manager to extend the
   agreement or bill the visit), so nothing silently disappears.
@@ -28,7 +28,7 @@ Rules, in the order they apply:
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -72,7 +72,6 @@ MAX_INTERVAL_MONTHS = 120
 WINDOW_DAYS = 7
 """A visit may be done from a week before to a week after its due date (its window)."""
 HORIZON_DAYS = 30
-MERGE_DAYS = 14
 
 
 class PlanError(ValueError):
@@ -213,7 +212,7 @@ def window(due: date, agreement: Agreement, days: int = WINDOW_DAYS) -> tuple[da
 
 
 def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: date,
-             horizon_days: int = HORIZON_DAYS, merge_days: int = MERGE_DAYS) -> Schedule:
+             horizon_days: int = HORIZON_DAYS) -> Schedule:
     """The visits to create (and the tasks to add to open visits) for one agreement as of ``today``.
 
     Devices are handled in id order and, within a device, by due date, so which visit the quota runs out
@@ -237,28 +236,17 @@ def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: d
         if not due_tasks:
             continue
         due_tasks.sort(key=lambda item: (item[0], list(PmTask).index(item[1])))
+        tasks = tuple(t for _, t in due_tasks)
         if device.open_visit_id is not None:
-            joins.append(JoinVisit(device.open_visit_id, device.device_id, tuple(t for _, t in due_tasks)))
+            joins.append(JoinVisit(device.open_visit_id, device.device_id, tasks))
             continue
-        for group in _groups(due_tasks, merge_days):
-            covered = remaining is None or remaining > 0
-            if remaining is not None and remaining > 0:
-                remaining -= 1
-            first = group[0][0]
-            start, end = window(first, agreement)
-            new.append(NewVisit(device.device_id, first, start, end, tuple(t for _, t in group), covered))
-            break  # one open visit per device at a time: the rest is planned after it is done
+        covered = remaining is None or remaining > 0
+        if remaining is not None and remaining > 0:
+            remaining -= 1
+        first = due_tasks[0][0]
+        start, end = window(first, agreement)
+        new.append(NewVisit(device.device_id, first, start, end, tasks, covered))
     return Schedule(tuple(new), tuple(joins))
-
-
-def _groups(items: Sequence[tuple[date, PmTask]], merge_days: int) -> list[list[tuple[date, PmTask]]]:
-    groups: list[list[tuple[date, PmTask]]] = []
-    for item in items:
-        if groups and (item[0] - groups[-1][0][0]).days <= merge_days:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-    return groups
 
 
 def due_state(*, window_start: date, window_end: date, today: date) -> DueState:

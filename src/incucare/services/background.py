@@ -12,8 +12,10 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.config import Settings
+from incucare.services.alarms import run_alarm_round
 from incucare.services.context import Clock, system_clock
 from incucare.services.dispatch import auto_dispatch_waiting, expire_offers
+from incucare.services.maintenance import generate_visits
 from incucare.services.notifications import DeliveryReport, deliver_due, transports_from_settings
 from incucare.services.parts import notify_low_stock
 from incucare.services.sla_policies import quiet_calendar
@@ -32,6 +34,12 @@ def run_round(factory: sessionmaker[Session], settings: Settings, clock: Clock =
         if settings.auto_dispatch:
             auto_dispatch_waiting(session, now=now, accept_minutes=settings.dispatch_accept_minutes)
         notify_low_stock(session, now=now, zone=settings.zone)
+        session.commit()
+    with factory() as session:
+        generate_visits(session, now=now, zone=settings.zone)  # preventive visits of annual agreements
+        session.commit()
+    with factory() as session:
+        run_alarm_round(session, now=now)  # offline devices, call tree of unacknowledged critical alarms
         session.commit()
     with factory() as session:
         quiet = quiet_calendar(session, now)

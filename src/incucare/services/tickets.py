@@ -420,6 +420,10 @@ def move_ticket(
     if escalated:
         check_ping_pong(session, ticket, actor, now)
     sla.refresh(session, ticket, now)
+    if to is TicketStatus.CLOSED:
+        from incucare.services.surveys import on_ticket_closed  # surveys reads tickets: import here, not at the top
+
+        on_ticket_closed(session, ticket, now=now)  # the customer's satisfaction survey (e-mail + portal)
     return ticket
 
 

@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from incucare import __version__
 from incucare.adapters.db.engine import make_engine, make_session_factory
+from incucare.adapters.mqtt.subscriber import start_in_app_ingest
 from incucare.config import Settings, get_settings
 from incucare.services.auth import TokenSigner
 from incucare.services.background import BackgroundWorker
@@ -36,6 +37,7 @@ from incucare.web.api import self_service as self_service_api
 from incucare.web.api import sla_admin as sla_admin_api
 from incucare.web.api import surveys as surveys_api
 from incucare.web.api import taxonomy as taxonomy_api
+from incucare.web.api import telemetry as telemetry_api
 from incucare.web.api import tickets as tickets_api
 from incucare.web.api import triage as triage_api
 from incucare.web.api import users as users_api
@@ -62,9 +64,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         worker = BackgroundWorker(factory, settings, clock) if settings.sweep_interval_s > 0 else None
         if worker is not None:
             worker.start()
+        ingest = start_in_app_ingest(factory, settings, clock) if settings.mqtt_enabled else None
         try:
             yield
         finally:
+            if ingest is not None:
+                ingest.stop()
             if worker is not None:
                 worker.stop()
 
@@ -113,6 +118,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(wechat_api.router)
     app.include_router(parts_api.router)
     app.include_router(hq_api.router)
+    app.include_router(telemetry_api.router)
     app.include_router(reports_api.router)
     app.include_router(kpis_api.router)
     app.include_router(surveys_api.router)
@@ -132,6 +138,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from incucare.web.pages import sla_settings, taxonomy_editor
 
     app.include_router(pages.router)
+    from incucare.web.api import alarms as alarms_api
+    from incucare.web.pages import alarms as alarm_pages
+
+    app.include_router(alarms_api.router)
+    app.include_router(alarm_pages.router)
     app.include_router(self_service_pages.router)
     app.include_router(sla_settings.router)
     app.include_router(intake_pages.router)
@@ -139,6 +150,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(hq_pages.router)
     app.include_router(fieldwork_pages.router)
     app.include_router(parts_pages.router)
+    from incucare.web.pages import maintenance as maintenance_pages
+    from incucare.web.pages import surveys as survey_pages
+
+    app.include_router(survey_pages.router)
+    app.include_router(maintenance_pages.router)
     app.include_router(dashboard_pages.router)
     app.include_router(kpi_pages.router)
     return app

@@ -39,6 +39,7 @@ from incucare.web.deps import get_uow
 from incucare.web.i18n import translator
 from incucare.web.pages import fieldwork as field_pages
 from incucare.web.pages import self_service as portal
+from incucare.web.pages import surveys as survey_pages
 from incucare.web.pages.context import (
     TEMPLATES,
     CsrfFailed,
@@ -380,6 +381,7 @@ def ticket_detail(page: PageDep, ticket_id: int) -> Response:
                        lower_tiers=[t for t in Tier if t < ticket.tier] if actor.is_manager else [],
                        candidates=field_pages.candidates_panel(page, ticket),
                        work_reports=field_pages.work_reports_panel(page, ticket),
+                       survey=survey_pages.survey_panel(page, ticket),
                        **portal.detail_context(page, ticket, events, moves))
 
 
