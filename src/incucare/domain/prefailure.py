@@ -139,8 +139,7 @@ class Stat:
 
     def to_list(self) -> list[Any]:
         """Compact JSON form (a list, not a dict: thousands of these are written per second)."""
-        return [self.n, _r(self.mean), _r(self.var), _r(self.hi), self.since, _r(self.fast),
-                int(self.active), None if self.last is None else _r(self.last)]
+        return [self.n, self.mean, self.var, self.hi, self.since, self.fast, int(self.active), self.last]
 
     @classmethod
     def from_list(cls, raw: Sequence[Any]) -> Stat:
@@ -258,7 +257,7 @@ class DeviceState:
         for name in _SCALARS:
             value = getattr(self, name)
             if value is not None and value != 0.0:
-                out[name] = _r(value) if isinstance(value, float) else value
+                out[name] = value  # floats unrounded: a restart must continue exactly where it stopped
         out["stats"] = {k: s.to_list() for k, s in self.stats.items()}
         return out
 
