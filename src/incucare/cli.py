@@ -82,6 +82,7 @@ def db_current() -> None:
 @demo_app.command("load")
 def demo_load(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when data already exists")] = False,
+    telemetry: Annotated[bool, typer.Option(help="Backfill the demo fleet's telemetry (docs/simulator.md)")] = True,
 ) -> None:
     """Load the deterministic demo installed base, users and ticket history."""
     from incucare.adapters.db.engine import make_session_factory
@@ -96,8 +97,13 @@ def demo_load(
             return
         console.print("[red]demo data is already loaded[/red] (use a fresh database to load it again)")
         raise typer.Exit(1)
-    summary = load_demo(factory, now=system_clock(), progress=console)
+    now = system_clock()
+    summary = load_demo(factory, now=now, progress=console)
     console.print(f"[green]demo loaded:[/green] {summary}")
+    if telemetry:
+        from incucare.services.demo_fleet import load_demo_fleet
+
+        load_demo_fleet(factory, now=now, say=console.print)
 
 
 @import_app.command("devices")

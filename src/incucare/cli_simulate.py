@@ -160,7 +160,8 @@ def simulate_fleet(
     profiles = fleet_profiles(names, seed=seed, tri_gas=[s for s in tri_gas.split(",") if s], faults=faults)
     sim = FleetSimulator(profiles, seed=seed, start=t0, interval_s=interval)
     try:
-        publisher = TelemetryPublisher(broker_host, broker_port).connect()
+        user, password = _credentials()
+        publisher = TelemetryPublisher(broker_host, broker_port, username=user, password=password).connect()
     except BrokerUnreachable as exc:
         console.print(f"[red]cannot publish:[/red] {exc}. Start Mosquitto (or set INCUCARE_MQTT_* / --host/--port).")
         raise typer.Exit(3) from exc
@@ -190,8 +191,14 @@ def _broker(host: str | None, port: int | None) -> tuple[str, int]:
     from incucare.config import get_settings
 
     settings = get_settings()
-    return (host or str(getattr(settings, "mqtt_host", "127.0.0.1")),
-            port or int(getattr(settings, "mqtt_port", 1883)))
+    return host or settings.mqtt_host, port or settings.mqtt_port
+
+
+def _credentials() -> tuple[str | None, str | None]:
+    from incucare.config import get_settings
+
+    settings = get_settings()
+    return settings.mqtt_username, settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
 
 
 def _serials_from_db(count: int) -> list[str]:

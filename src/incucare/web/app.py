@@ -17,6 +17,7 @@ from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.mqtt.subscriber import start_in_app_ingest
 from incucare.config import Settings, get_settings
 from incucare.services.auth import TokenSigner
+from incucare.services import demo_fleet
 from incucare.services.background import BackgroundWorker
 from incucare.services.context import Clock, system_clock
 from incucare.services.sla_policies import ensure_presets
@@ -65,9 +66,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if worker is not None:
             worker.start()
         ingest = start_in_app_ingest(factory, settings, clock) if settings.mqtt_enabled else None
+        fleet = demo_fleet.start_if_demo(factory, settings, clock)  # None unless the demo is loaded
         try:
             yield
         finally:
+            if fleet is not None:
+                fleet.stop()
             if ingest is not None:
                 ingest.stop()
             if worker is not None:
@@ -157,4 +161,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(maintenance_pages.router)
     app.include_router(dashboard_pages.router)
     app.include_router(kpi_pages.router)
+    from incucare.web.pages import monitoring as monitoring_pages
+
+    app.include_router(monitoring_pages.router)
     return app

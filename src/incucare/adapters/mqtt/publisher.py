@@ -16,19 +16,13 @@ from collections.abc import Sequence
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from incucare.adapters.mqtt.subscriber import topic_for
 from incucare.domain.fleet_sim import reading_payload
 from incucare.domain.telemetry import Reading
-
-TOPIC = "incucare/v1/devices/{serial}/telemetry"
 
 
 class BrokerUnreachable(RuntimeError):
     """The MQTT broker could not be reached or refused the connection; the message says where and why."""
-
-
-def topic_for(serial: str) -> str:
-    """The telemetry topic of one device."""
-    return TOPIC.format(serial=serial)
 
 
 def encode(readings: Sequence[Reading]) -> bytes:
@@ -41,7 +35,8 @@ class TelemetryPublisher:
     """A connected MQTT client that publishes readings with QoS 1 and can wait for every PUBACK."""
 
     def __init__(self, host: str, port: int, *, client_id: str | None = None, keepalive: int = 30,
-                 connect_timeout_s: float = 5.0, max_inflight: int = 500) -> None:
+                 connect_timeout_s: float = 5.0, max_inflight: int = 500, username: str | None = None,
+                 password: str | None = None) -> None:
         self.host, self.port = host, port
         self.connect_timeout_s = connect_timeout_s
         self._connected = threading.Event()
@@ -50,6 +45,8 @@ class TelemetryPublisher:
                                    client_id=client_id or f"incucare-sim-{uuid.uuid4().hex[:10]}",
                                    protocol=mqtt.MQTTv311)
         self._client.max_inflight_messages_set(max_inflight)
+        if username:
+            self._client.username_pw_set(username, password)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._keepalive = keepalive

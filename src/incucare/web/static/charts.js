@@ -1,0 +1,139 @@
+/* incucare charts: a small shared wrapper around the offline plotly bundle (/static/vendor/plotly.min.js).
+ *
+ * Why: every chart of the app (device telemetry, ticket snapshots, dashboards) should look the same, load
+ * plotly only when a page has a chart, and take its labels from the page (zh/en) instead of hard-coding.
+ *
+ * Declarative use: <div data-chart-src="/url.json" data-chart-labels='{"temp_c":"温度 (°C)", ...}'
+ *                       data-chart-empty="暂无数据" data-chart-kind="telemetry"></div>
+ * the JSON is {"fields": {"temp_c": [["2026-12-05 08:00:00", 37.0], ...], ...},
+ *              "doors": [[start, end], ...], "marks": [{"at", "label_zh", "label_en"}]}.
+ * Programmatic use: IncuCharts.line(element, {series: [{name, x, y, axis: "y"|"y2"}], yTitle, y2Title,
+ *                   spans: [[x0, x1]], marks: [{at, label}], empty: "..."}) returns a Promise.
+ */
+(function () {
+  "use strict";
+  var PLOTLY_SRC = "/static/vendor/plotly.min.js";
+  var loading = null;
+  var COLORS = { temp_c: "#d9480f", co2_pct: "#1c7ed6", o2_pct: "#2f9e44", rh_pct: "#7048e8",
+                 co2_valve_open_s: "#0b7285", heater_duty: "#e67700" };
+  var RIGHT_AXIS = { co2_pct: true, o2_pct: true, co2_valve_open_s: true };
+
+  function lang() {
+    return (document.documentElement.getAttribute("lang") || "zh").slice(0, 2) === "en" ? "en" : "zh";
+  }
+
+  function ensurePlotly() {
+    if (window.Plotly) { return Promise.resolve(window.Plotly); }
+    if (!loading) {
+      loading = new Promise(function (resolve, reject) {
+        var s = document.createElement("script");
+        s.src = PLOTLY_SRC;
+        s.onload = function () { resolve(window.Plotly); };
+        s.onerror = function () { reject(new Error("plotly could not be loaded from " + PLOTLY_SRC)); };
+        document.head.appendChild(s);
+      });
+    }
+    return loading;
+  }
+
+  function showEmpty(el, text) {
+    el.classList.add("chart-empty");
+    el.setAttribute("data-chart-state", "empty");
+    el.textContent = text || (lang() === "en" ? "No data" : "暂无数据");
+  }
+
+  function line(el, spec) {
+    var series = (spec.series || []).filter(function (s) { return s.x && s.x.length; });
+    if (!series.length) { showEmpty(el, spec.empty); return Promise.resolve(null); }
+    return ensurePlotly().then(function (Plotly) {
+      var usesY2 = series.some(function (s) { return s.axis === "y2"; });
+      var traces = series.map(function (s) {
+        return { type: "scatter", mode: "lines", name: s.name, x: s.x, y: s.y, yaxis: s.axis || "y",
+                 line: { width: 1.5, color: s.color } };
+      });
+      var shapes = (spec.spans || []).map(function (span) {
+        return { type: "rect", xref: "x", yref: "paper", x0: span[0], x1: span[1],
+                 y0: 0, y1: 1, fillcolor: "rgba(250, 176, 5, 0.25)", line: { width: 1, color: "rgba(250,176,5,0.6)" } };
+      });
+      var annotations = [];
+      (spec.marks || []).forEach(function (m) {
+        shapes.push({ type: "line", xref: "x", yref: "paper", x0: m.at, x1: m.at, y0: 0, y1: 1,
+                      line: { color: "#c92a2a", width: 1.5, dash: "dot" } });
+        annotations.push({ x: m.at, y: 1, xref: "x", yref: "paper", text: m.label, showarrow: false,
+                           yanchor: "bottom", font: { size: 11, color: "#c92a2a" } });
+      });
+      if ((spec.spans || []).length && spec.spanLabel) {
+        traces.push({ type: "scatter", mode: "markers", name: spec.spanLabel, x: [null], y: [null],
+                      marker: { symbol: "square", size: 12, color: "rgba(250, 176, 5, 0.5)" } });
+      }
+      var layout = {
+        margin: { l: 50, r: usesY2 ? 50 : 20, t: 24, b: 40 }, height: spec.height || 320,
+        legend: { orientation: "h", y: -0.2 }, hovermode: "x unified",
+        xaxis: { type: "date" }, yaxis: { title: { text: spec.yTitle || "" } },
+        shapes: shapes, annotations: annotations, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)"
+      };
+      if (usesY2) {
+        layout.yaxis2 = { title: { text: spec.y2Title || "" }, overlaying: "y", side: "right", showgrid: false };
+      }
+      el.textContent = "";
+      return Plotly.newPlot(el, traces, layout, { displaylogo: false, responsive: true }).then(function () {
+        el.setAttribute("data-chart-state", "drawn");
+        return el;
+      });
+    }).catch(function (err) {
+      el.setAttribute("data-chart-state", "error");
+      el.textContent = String(err && err.message ? err.message : err);
+    });
+  }
+
+  function telemetrySpec(data, labels) {
+    var fields = data.fields || {};
+    var series = Object.keys(fields).map(function (name) {
+      var pts = fields[name] || [];
+      return { name: labels[name] || name, axis: RIGHT_AXIS[name] ? "y2" : "y", color: COLORS[name],
+               x: pts.map(function (p) { return p[0]; }), y: pts.map(function (p) { return p[1]; }) };
+    });
+    var en = lang() === "en";
+    return {
+      series: series, spans: data.doors || [], spanLabel: labels.door_open,
+      yTitle: labels.axis_temp || "°C", y2Title: labels.axis_gas || "%",
+      marks: (data.marks || []).map(function (m) {
+        return { at: m.at, label: en ? (m.label_en || m.label_zh) : (m.label_zh || m.label_en) };
+      }),
+      empty: labels.empty
+    };
+  }
+
+  function fromElement(el) {
+    var src = el.getAttribute("data-chart-src");
+    var labels = {};
+    try { labels = JSON.parse(el.getAttribute("data-chart-labels") || "{}"); } catch (e) { labels = {}; }
+    el.setAttribute("data-chart-state", "loading");
+    return fetch(src, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) { throw new Error((labels.error || "HTTP") + " " + r.status); }
+        return r.json();
+      })
+      .then(function (data) {
+        if (!data || !data.fields) { showEmpty(el, labels.empty); return null; }
+        return line(el, telemetrySpec(data, labels));
+      })
+      .catch(function (err) {
+        el.setAttribute("data-chart-state", "error");
+        el.textContent = String(err && err.message ? err.message : err);
+      });
+  }
+
+  function init(root) {
+    var nodes = (root || document).querySelectorAll("[data-chart-src]");
+    return Promise.all(Array.prototype.map.call(nodes, fromElement));
+  }
+
+  window.IncuCharts = { line: line, init: init, fromElement: fromElement, ensurePlotly: ensurePlotly,
+                        telemetrySpec: telemetrySpec };
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { init(); });
+  } else {
+    init();
+  }
+})();
