@@ -304,11 +304,11 @@ def _read_facts(session: Session, actor: Actor, group_by: GroupBy, filters: KpiF
             .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)):
         if old and new and old.isdigit() and new.isdigit():
             moves[ticket_id].append((int(old), int(new)))
-    cancelled = dict(session.execute(
+    cancelled: dict[int, datetime] = {t: at for t, at in session.execute(
         select(TicketEvent.ticket_id, func.max(TicketEvent.at))
         .where(TicketEvent.ticket_id.in_(ids), TicketEvent.kind == EventKind.STATUS_CHANGED.value,
                TicketEvent.new_value == TicketStatus.CANCELLED.value)
-        .group_by(TicketEvent.ticket_id)).tuples().all())
+        .group_by(TicketEvent.ticket_id))}
     clocks: dict[int, dict[str, ClockFact]] = defaultdict(dict)
     for ticket_id, name, due, stopped in session.execute(
             select(TicketClock.ticket_id, TicketClock.clock, TicketClock.due_at, TicketClock.stopped_at)
@@ -351,9 +351,9 @@ def _read_visits(session: Session, group_by: GroupBy, devices_of: Any, lo: datet
     since = kpi.window_before(lo)
     visit_ids = select(ServiceVisit.id).where(ServiceVisit.device_id.in_(devices_of),
                                               ServiceVisit.ticket_id.is_not(None), ServiceVisit.started_at >= since)
-    fitted = dict(session.execute(
+    fitted: dict[int | None, int] = {v: int(q or 0) for v, q in session.execute(
         select(PartUsage.visit_id, func.sum(PartUsage.quantity))
-        .where(PartUsage.visit_id.in_(visit_ids.scalar_subquery())).group_by(PartUsage.visit_id)).tuples().all())
+        .where(PartUsage.visit_id.in_(visit_ids.scalar_subquery())).group_by(PartUsage.visit_id))}
     engineer = aliased(User)
     profile = aliased(EngineerProfile)
     rows = session.execute(
