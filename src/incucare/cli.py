@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from incucare.cli_audit import audit_app
 from incucare.cli_bench import bench_app
 from incucare.cli_mail import mail_app
 from incucare.cli_simulate import simulate_app
@@ -30,6 +31,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(mail_app)  # e-mail intake: the top-level commands mail-in and mail-import
 app.add_typer(bench_app, name="bench")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True, soft_wrap=True)
 
 

@@ -16,11 +16,12 @@ from incucare import __version__
 from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.mqtt.subscriber import start_in_app_ingest
 from incucare.config import Settings, get_settings
-from incucare.services.auth import TokenSigner
 from incucare.services import demo_fleet
+from incucare.services.auth import TokenSigner
 from incucare.services.background import BackgroundWorker
 from incucare.services.context import Clock, system_clock
 from incucare.services.sla_policies import ensure_presets
+from incucare.web.api import audit as audit_api
 from incucare.web.api import auth as auth_api
 from incucare.web.api import dispatch as dispatch_api
 from incucare.web.api import fieldwork as fieldwork_api
@@ -35,6 +36,7 @@ from incucare.web.api import notifications as notifications_api
 from incucare.web.api import parts as parts_api
 from incucare.web.api import reports as reports_api
 from incucare.web.api import self_service as self_service_api
+from incucare.web.api import signatures as signatures_api
 from incucare.web.api import sla_admin as sla_admin_api
 from incucare.web.api import surveys as surveys_api
 from incucare.web.api import taxonomy as taxonomy_api
@@ -122,6 +124,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(wechat_api.router)
     app.include_router(parts_api.router)
     app.include_router(hq_api.router)
+    app.include_router(audit_api.router)
+    app.include_router(signatures_api.router)
     app.include_router(telemetry_api.router)
     app.include_router(reports_api.router)
     app.include_router(kpis_api.router)

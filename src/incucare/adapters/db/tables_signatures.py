@@ -77,8 +77,9 @@ class ElectronicSignature(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
-# The audit trail's sealing and capture listeners live next to the tables they write; importing them here
-# (this module is imported by ``incucare.adapters.db``) installs them wherever the schema is loaded.
+# The audit trail's sealing and capture listeners and the signed-record guard live next to the tables they
+# use; importing them here (``incucare.adapters.db`` imports this module) installs them wherever the schema is.
 from incucare.adapters.db import audit_trail as _audit_trail  # noqa: E402
+from incucare.adapters.db import signature_guard as _signature_guard  # noqa: E402
 
-__all__ = ["AuditChainHead", "ElectronicSignature", "RecordRevision", "_audit_trail"]
+__all__ = ["AuditChainHead", "ElectronicSignature", "RecordRevision", "_audit_trail", "_signature_guard"]
