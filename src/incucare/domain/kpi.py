@@ -27,6 +27,7 @@ Every definition is written out in ``docs/kpi.md``; the short version:
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -371,8 +372,12 @@ def _faults(visits: Sequence[VisitRecord], cohort: set[int]) -> list[_Fault]:
     Mirrors ``domain.fieldwork.first_time_fix``: a repeat counts against its first visit; a first visit
     without an outcome yet is not counted.
     """
-    repeats = find_repeats(v.fact() for v in visits)
-    parent = {r.visit_id: r.repeats_visit_id for r in repeats.values()}
+    per_device: dict[int, list[VisitFact]] = defaultdict(list)
+    for v in visits:
+        per_device[v.device_id].append(v.fact())
+    parent: dict[int, int] = {}
+    for device_visits in per_device.values():  # a repeat is always on the same device: rule per device
+        parent.update({r.visit_id: r.repeats_visit_id for r in find_repeats(device_visits).values()})
 
     def root(visit_id: int) -> int:
         while visit_id in parent:
@@ -416,8 +421,15 @@ def _repeat_failures(tickets: Sequence[TicketFacts], later: Mapping[tuple[int, s
         if t.resolved_at is None or not t.category:
             continue
         window_end = t.resolved_at + REPEAT_FAILURE_WINDOW
-        again = [r for r in later.get((t.device_id, t.category), ())
-                 if r.ticket_id != t.ticket_id and t.resolved_at < r.reported_at <= window_end]
+        reports = later.get((t.device_id, t.category), ())
+        index = bisect_right(reports, t.resolved_at, key=lambda r: r.reported_at)
+        again = False
+        for report in reports[index:]:
+            if report.reported_at > window_end:
+                break
+            if report.ticket_id != t.ticket_id:
+                again = True
+                break
         if again:
             repeated.append(t.ticket_id)
         elif window_end > now:
@@ -623,7 +635,7 @@ def compute_table(tickets: Iterable[TicketFacts], *, start: datetime, end: datet
     faults = _faults(all_visits, cohort_ids)
     cohort_visits = [v for v in all_visits if v.ticket_id in cohort_ids]
     later: dict[tuple[int, str], list[FaultReport]] = defaultdict(list)
-    for report in later_reports:
+    for report in sorted(later_reports, key=lambda r: (r.reported_at, r.ticket_id)):
         if report.category:
             later[(report.device_id, report.category)].append(report)
     device_list = None if devices is None else list(devices)
