@@ -108,7 +108,7 @@ def test_fault_codes_water_and_power() -> None:
     state, signals = evaluate(P, state, minutes(3, 4, fault_codes=("Z99",), water_low=False, power="mains"), T0)
     assert {(s.raised, s.alarm_type) for s in signals} == {(False, "fault:E01"), (True, "fault:Z99"),
                                                            (False, "water_low"), (False, "power_loss")}
-    assert state == {"f": ["Z99"]}
+    assert state == {"f": ["Z99"], "at": (T0 + timedelta(minutes=3)).isoformat()}
 
 
 def test_offline_and_back() -> None:
@@ -121,6 +121,16 @@ def test_offline_and_back() -> None:
     assert again is None
     state, signals = evaluate(P, state, minutes(30, 31, co2_pct=5.0), T0 + timedelta(minutes=31))
     assert [(s.raised, s.alarm_type) for s in signals] == [(False, "offline")] and state == {}
+
+
+def test_late_older_readings_do_not_undo_a_newer_alarm() -> None:
+    state, signals = evaluate(P, {}, minutes(60, 61, temp_c=40.0), T0 + timedelta(hours=2))
+    assert raised(signals, AlarmType.OVER_TEMPERATURE)
+    # a back-filled hour of normal history arrives afterwards: charted, but the alarm stays
+    state, signals = evaluate(P, state, minutes(0, 60, temp_c=37.0), T0 + timedelta(hours=2))
+    assert signals == [] and state["ot_on"] == 1
+    _, signals = evaluate(P, state, minutes(61, 62, temp_c=37.0), T0 + timedelta(hours=2))
+    assert [(s.raised, s.alarm_type) for s in signals] == [(False, "over_temperature")]
 
 
 def test_future_readings_are_ignored() -> None:

@@ -439,15 +439,19 @@ def evaluate(profile: AlarmProfile, state: Mapping[str, Any], readings: Sequence
 
     Returns the new state (equal to ``state`` when nothing changed, so callers write only changed ones) and
     the alarm signals in time order. Readings more than five minutes after ``now`` are ignored (a device
-    clock far ahead must not fire duration rules early). Any reading ends an offline alarm.
+    clock far ahead must not fire duration rules early), and so are readings older than the last transition
+    (``state["at"]``): late or back-filled data is charted but cannot clear or restart a newer condition.
+    Any reading ends an offline alarm.
     """
     run = _Run(profile, state, customer_kind)
     p = profile
     horizon = now + timedelta(minutes=5)
+    latest = _at(state["at"]) if "at" in state else None
     for reading in sorted(readings, key=lambda r: r.ts):
         at = reading.ts
-        if at > horizon:
+        if at > horizon or (latest is not None and at < latest):
             continue
+        before = dict(run.state)
         if run.state.pop("off", None):
             run.emit(False, AlarmType.OFFLINE.value, at, p.offline.severity, TYPE_CATEGORY[AlarmType.OFFLINE],
                      "设备已恢复通信", "Device back online")
@@ -471,6 +475,10 @@ def evaluate(profile: AlarmProfile, state: Mapping[str, Any], readings: Sequence
                      "市电中断,设备使用电池供电" if battery else "市电已恢复",
                      "Mains power lost, running on battery" if battery else "Mains power back")
         run.faults(reading)
+        if run.state != before:
+            run.state.pop("at", None)
+            if run.state:  # remember the last transition: late, older readings must not undo it
+                run.state["at"] = _iso(at)
     return run.state, run.signals
 
 
