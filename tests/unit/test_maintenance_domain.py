@@ -155,3 +155,10 @@ def test_a_contract_starting_on_the_31st_keeps_month_ends() -> None:
 ])
 def test_due_state(today: date, state: DueState) -> None:
     assert due_state(window_start=date(2026, 3, 3), window_end=date(2026, 3, 17), today=today) is state
+
+
+def test_a_long_horizon_plans_the_next_visit_at_once_without_dragging_later_tasks_along() -> None:
+    device = DeviceHistory(device_id=1, plan=MONTHLY, last_done={INS: date(2026, 1, 27), C: date(2026, 1, 27)})
+    assert schedule(YEAR, [device], today=date(2026, 1, 27)).new == ()  # 27 Feb is 31 days away
+    result = schedule(YEAR, [device], today=date(2026, 1, 27), horizon_days=3660)
+    assert [(v.due, v.tasks) for v in result.new] == [(date(2026, 2, 27), (INS,))]  # calibration waits for July

@@ -212,11 +212,13 @@ def window(due: date, agreement: Agreement, days: int = WINDOW_DAYS) -> tuple[da
 
 
 def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: date,
-             horizon_days: int = HORIZON_DAYS) -> Schedule:
+             horizon_days: int = HORIZON_DAYS, ride_days: int = HORIZON_DAYS) -> Schedule:
     """The visits to create (and the tasks to add to open visits) for one agreement as of ``today``.
 
-    Devices are handled in id order and, within a device, by due date, so which visit the quota runs out
-    on is deterministic.
+    A device's next visit is created once its earliest task is due within ``horizon_days``; the tasks due
+    within ``ride_days`` after that date (or after today, for an overdue one) go on the same visit. A
+    completed visit asks with a long horizon, so the next one is planned at once whatever the interval.
+    Devices are handled in id order, so which visit the quota runs out on is deterministic.
     """
     if today > agreement.end:
         return Schedule()
@@ -231,19 +233,20 @@ def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: d
                 continue
             due = next_due(device.plan, task, agreement=agreement, last_done=device.last_done.get(task),
                            anchor=device.anchors.get(task))
-            if due is not None and due <= limit:
+            if due is not None:
                 due_tasks.append((due, task))
-        if not due_tasks:
-            continue
         due_tasks.sort(key=lambda item: (item[0], list(PmTask).index(item[1])))
-        tasks = tuple(t for _, t in due_tasks)
+        if not due_tasks or due_tasks[0][0] > limit:
+            continue
+        first = due_tasks[0][0]
+        ride = max(first, today) + timedelta(days=ride_days)
+        tasks = tuple(t for due, t in due_tasks if due <= ride)
         if device.open_visit_id is not None:
             joins.append(JoinVisit(device.open_visit_id, device.device_id, tasks))
             continue
         covered = remaining is None or remaining > 0
         if remaining is not None and remaining > 0:
             remaining -= 1
-        first = due_tasks[0][0]
         start, end = window(first, agreement)
         new.append(NewVisit(device.device_id, first, start, end, tasks, covered))
     return Schedule(tuple(new), tuple(joins))

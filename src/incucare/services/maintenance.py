@@ -30,6 +30,7 @@ from incucare.adapters.db.tables import (
 from incucare.adapters.db.tables_care import PreventiveVisit
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.maintenance import (
+    HORIZON_DAYS,
     OPEN_VISIT_STATUSES,
     Agreement,
     DeviceHistory,
@@ -53,6 +54,8 @@ VISIT_KIND = "preventive"
 COMPLETERS = frozenset({Role.ADMIN, Role.SERVICE_MANAGER, Role.DISPATCHER, Role.ENGINEER, Role.PARTNER})
 APPROVERS = frozenset({Role.ADMIN, Role.SERVICE_MANAGER})
 RETIRED = frozenset({DeviceStatus.DECOMMISSIONED.value, DeviceStatus.REPLACED.value})
+NEXT_VISIT_HORIZON_DAYS = 3660
+"""On completion the device's next visit is planned however far off it is (within the agreement)."""
 STATES = ("open", "due", "overdue", "upcoming", "flagged", "done", "all")
 
 
@@ -147,18 +150,22 @@ def _region_of(device: Device, customer: Customer) -> int | None:
 
 
 def generate_for_contract(session: Session, contract: Contract, *, now: datetime, zone: ZoneInfo = DEFAULT_ZONE,
-                          actor: Actor = SYSTEM, report: GenerationReport | None = None) -> GenerationReport:
-    """Plan the due visits of one annual agreement as of ``now`` (idempotent; the caller commits)."""
+                          actor: Actor = SYSTEM, report: GenerationReport | None = None,
+                          device_id: int | None = None, horizon_days: int = HORIZON_DAYS) -> GenerationReport:
+    """Plan the due visits of one annual agreement as of ``now`` (idempotent; the caller commits).
+
+    ``device_id`` and a longer ``horizon_days`` are for completion: the device's next visit at once.
+    """
     report = report or GenerationReport()
     today = local_day(now, zone)
     report.approved_by_quota += _promote_flagged(session, actor, contract, now)
-    devices = [d for d in contract.devices if d.status not in RETIRED]
+    devices = [d for d in contract.devices if d.status not in RETIRED and device_id in (None, d.id)]
     if not devices:
         return report
     try:
         agreement = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
                               quota=contract.visit_quota, used=_quota_used(session, contract.id))
-        result = schedule(agreement, _histories(session, contract, devices), today=today)
+        result = schedule(agreement, _histories(session, contract, devices), today=today, horizon_days=horizon_days)
     except PlanError as exc:
         report.errors.append(f"{contract.number}: {exc}")
         return report
@@ -354,7 +361,8 @@ def complete_visit(session: Session, actor: Actor, visit_id: int, *, now: dateti
         PreventiveVisit.contract_id == visit.contract_id))}
     contract = session.get(Contract, visit.contract_id)
     assert contract is not None
-    generate_for_contract(session, contract, now=now, zone=zone, actor=actor)
+    generate_for_contract(session, contract, now=now, zone=zone, actor=actor, device_id=visit.device_id,
+                          horizon_days=NEXT_VISIT_HORIZON_DAYS)
     session.flush()
     after = list(session.scalars(select(PreventiveVisit).where(
         PreventiveVisit.contract_id == visit.contract_id, PreventiveVisit.device_id == visit.device_id,
@@ -432,6 +440,12 @@ SERVICE_MINUTES = {PmTask.INSPECTION: 45, PmTask.CALIBRATION: 60, PmTask.HEPA_FI
 """Time on site per task; a visit takes the sum."""
 
 
+def pm_skills(visit: PreventiveVisit) -> frozenset[str]:
+    """Skills an engineer needs for the visit: calibration and sensor work need the calibration skill."""
+    tasks = {PmTask(t) for t in visit.tasks}
+    return frozenset({"calibration"}) if tasks & {PmTask.CALIBRATION, PmTask.CO2_SENSOR} else frozenset()
+
+
 def service_minutes(visit: PreventiveVisit) -> int:
     """How long the engineer spends on site for this visit."""
     return sum(SERVICE_MINUTES[PmTask(t)] for t in visit.tasks) or 45
@@ -446,6 +460,7 @@ __all__ = [
     "generate_visits",
     "get_visit",
     "list_visits",
+    "pm_skills",
     "routable_visits",
     "service_minutes",
     "update_plan",

@@ -29,6 +29,7 @@ from incucare.adapters.db.tables import (
     User,
     Warehouse,
 )
+from incucare.adapters.db.tables_care import PreventiveVisit
 from incucare.domain.dispatch import CATEGORY_TOOLS, REMOTE_SKILLS
 from incucare.domain.errors import NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.model import Role, TicketStatus
@@ -48,6 +49,7 @@ from incucare.domain.travel import GeoPoint, PlaneRoadTravel, project
 from incucare.services import sla
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
+from incucare.services.maintenance import pm_skills, routable_visits, service_minutes
 from incucare.services.taxonomy import current_taxonomy
 
 PLANNERS = frozenset({Role.ADMIN, Role.SERVICE_MANAGER, Role.DISPATCHER, Role.PARTNER})
@@ -70,6 +72,8 @@ class PlannedStop:
     arrive: datetime
     start: datetime
     leave: datetime
+    visit_id: int | None = None
+    """A preventive visit's id (``kind == "preventive"``; ``ticket_id`` is then None)."""
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,11 @@ def plan_routes(session: Session, actor: Actor, *, region_code: str, day: date, 
         .where(User.region_id == region.id, User.active.is_(True),
                User.role.in_([Role.ENGINEER.value, Role.PARTNER.value]))).all())
     points = list(session.scalars(select(ServicePoint).where(ServicePoint.region_id == region.id)))
+    preventive = routable_visits(session, region_id=region.id, day=day)  # due/overdue 巡检 of annual agreements
     anchors = [(t.site.latitude, t.site.longitude) for t in tickets
                if t.site.latitude is not None and t.site.longitude is not None]
+    anchors += [(v.device.site.latitude, v.device.site.longitude) for v in preventive
+                if v.device.site.latitude is not None and v.device.site.longitude is not None]
     anchors += [(p.latitude, p.longitude) for p, _ in profiles if p.latitude is not None and p.longitude is not None]
     if not anchors:
         return DayPlan(region.code, day, (), (), 0.0, 0.0, True, 0.0)
@@ -187,6 +194,19 @@ def plan_routes(session: Session, actor: Actor, *, region_code: str, day: date, 
                   skills=skills, tools=tools, parts=needs if depots else {})
         jobs.append(job)
         by_id[job.id] = ticket
+    pm_by_id = {}
+    for pm in preventive:
+        site = pm.device.site
+        pm_skills_needed = pm_skills(pm)
+        if site.latitude is None or site.longitude is None:
+            unplanned.append(_why_pm(pm, "the site has no coordinates", "现场没有坐标"))
+        elif not any(pm_skills_needed <= t.skills for t in technicians):
+            unplanned.append(_why_pm(pm, "no engineer of the region has the skills", "本区域没有具备所需技能的工程师"))
+        else:
+            job = Job(id=f"pm:{pm.id}", location=plane(site.latitude, site.longitude),
+                      window=TimeWindow(DAY_START, DAY_END), service=service_minutes(pm), skills=pm_skills_needed)
+            jobs.append(job)
+            pm_by_id[job.id] = pm
     problem = Problem(jobs=tuple(jobs), technicians=tuple(technicians), depots=depots, travel=PlaneRoadTravel(),
                       objective=Objective.DURATION, name=f"{region.code} {day.isoformat()}")
     started = time.perf_counter()
@@ -205,13 +225,23 @@ def plan_routes(session: Session, actor: Actor, *, region_code: str, day: date, 
             if visit.stop_id in by_id:
                 ticket = by_id[visit.stop_id]
                 stops.append(PlannedStop("job", ticket.id, ticket.number, ticket.site.name, at, start, leave))
+            elif visit.stop_id in pm_by_id:
+                pm = pm_by_id[visit.stop_id]
+                stops.append(PlannedStop("preventive", None, f"PM-{pm.id}", pm.device.site.name, at, start, leave,
+                                         visit_id=pm.id))
             else:
                 stops.append(PlannedStop("restock", None, "", visit.stop_id, at, start, leave))
         if stops:
             user = users[route_eval.technician_id]
             routes.append(PlannedRoute(user.id, user.full_name, tuple(stops)))
     planned_ids = {s.ticket_id for r in routes for s in r.stops if s.ticket_id is not None}
+    planned_visits = {s.visit_id for r in routes for s in r.stops if s.visit_id is not None}
     for job in jobs:
+        if job.id in pm_by_id:
+            pm = pm_by_id[job.id]
+            if pm.id not in planned_visits:
+                unplanned.append(_why_pm(pm, "did not fit into anyone's day", "当天排不进任何工程师的行程"))
+            continue
         ticket = by_id[job.id]
         if ticket.id not in planned_ids:
             unplanned.append(_why(ticket, "did not fit into anyone's day", "当天排不进任何工程师的行程"))
@@ -237,10 +267,15 @@ def _why(ticket: Ticket, en: str, zh: str) -> dict[str, str]:
     return {"ticket_id": str(ticket.id), "number": ticket.number, "en": en, "zh": zh}
 
 
+def _why_pm(visit: PreventiveVisit, en: str, zh: str) -> dict[str, str]:
+    return {"ticket_id": "", "visit_id": str(visit.id), "number": f"PM-{visit.id}", "en": en, "zh": zh}
+
+
 def route_json(route: PlannedRoute) -> dict[str, object]:
     """The stored and API form of one engineer's route."""
     return {"engineer_id": route.engineer_id, "engineer": route.engineer,
-            "stops": [{"kind": s.kind, "ticket_id": s.ticket_id, "number": s.number, "place": s.place,
+            "stops": [{"kind": s.kind, "ticket_id": s.ticket_id, "visit_id": s.visit_id, "number": s.number,
+                       "place": s.place,
                        "arrive": s.arrive.isoformat(), "start": s.start.isoformat(), "leave": s.leave.isoformat()}
                       for s in route.stops]}
 
