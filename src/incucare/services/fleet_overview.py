@@ -68,8 +68,9 @@ def _counts(session: Session, model: Any, column: Any, states: Sequence[str], id
     out: dict[int, int] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
-        out.update(session.execute(select(model.device_id, func.count()).where(
-            model.device_id.in_(chunk), column.in_(states)).group_by(model.device_id)).tuples())
+        rows = session.execute(select(model.device_id, func.count()).where(
+            model.device_id.in_(chunk), column.in_(states)).group_by(model.device_id))
+        out.update((int(device_id), int(n)) for device_id, n in rows)
     return out
 
 
