@@ -20,6 +20,10 @@ from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.db.tables import Base
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# apps built by tests do not start the in-app MQTT ingest subscriber unless a test asks for it
+# (Settings(mqtt_enabled=True)), as they pass sweep_interval_s=0 for the background worker
+os.environ.setdefault("INCUCARE_MQTT_ENABLED", "false")
+os.environ.setdefault("INCUCARE_DEMO_FLEET", "false")  # the test world has an 'admin' user, like the demo
 PG_ADMIN_URL = os.environ.get("INCUCARE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

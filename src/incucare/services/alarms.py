@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, joinedload
 from incucare.adapters.db import scoping
 from incucare.adapters.db.tables import Contact, Customer, Device, DeviceModel, User
 from incucare.adapters.db.tables_alarms import Alarm, AlarmProfile, AlarmRuleState, TicketSnapshot
-from incucare.adapters.db.tables_telemetry import DeviceTwin, TelemetryReading
+from incucare.adapters.db.tables_telemetry import DeviceTwin
 from incucare.domain.alarms import (
     CALL_TREE,
     AlarmState,
@@ -229,8 +229,8 @@ def apply_signal(session: Session, device_id: int, profile: Profile, signal: Sig
     if opens_ticket(signal.severity):
         ticket = open_iot_ticket(
             session, device_id=device_id, category=signal.category, priority=ticket_priority(signal.severity),
-            summary_zh=f"【远程监控报警 · {signal.severity.zh}】{device.serial}:{signal.zh}",
-            summary_en=f"[RMS alarm · {signal.severity.en}] {device.serial}: {signal.en}",
+            summary_zh=f"【远程监控报警 · {signal.severity.zh}】{device.customer.name} {device.serial}:{signal.zh}",
+            summary_en=f"[RMS alarm · {signal.severity.en}] {device.customer.name} {device.serial}: {signal.en}",
             snapshot=build_snapshot(session, device, signal.at, [_mark(signal)]), source_kind="alarm",
             source_id=alarm.id, now=now)
         alarm.ticket_id = ticket.id
@@ -263,15 +263,16 @@ def _clear(session: Session, alarm: Alarm, signal: Signal, now: datetime) -> Non
 
 
 def _series(session: Session, device_id: int, start: datetime, end: datetime) -> dict[str, list[list[Any]]]:
-    columns = [getattr(TelemetryReading, f) for f in SNAPSHOT_FIELDS]
-    rows = session.execute(select(TelemetryReading.ts, *columns).where(
-        TelemetryReading.device_id == device_id, TelemetryReading.ts >= start, TelemetryReading.ts <= end)
-        .order_by(TelemetryReading.ts)).all()
+    """The chart's points from ``telemetry_query.series`` (raw rows for short spans), thinned to
+    ``SNAPSHOT_POINTS`` per field, as ``[iso, value]`` pairs; ``end`` is included."""
+    from incucare.services.telemetry_query import series  # it imports the ingest, which imports this module
+
+    points = series(session, device_id, start, end + timedelta(microseconds=1), SNAPSHOT_FIELDS)
     fields: dict[str, list[list[Any]]] = {}
-    for i, name in enumerate(SNAPSHOT_FIELDS, start=1):
-        points = [[r[0].isoformat(), r[i]] for r in rows if r[i] is not None]
-        step = max(1, -(-len(points) // SNAPSHOT_POINTS))
-        fields[name] = points[::step] if step > 1 else points
+    for name in SNAPSHOT_FIELDS:
+        pairs = [[ts.isoformat(), value] for ts, value in points.get(name, [])]
+        step = max(1, -(-len(pairs) // SNAPSHOT_POINTS))
+        fields[name] = pairs[::step]
     return fields
 
 

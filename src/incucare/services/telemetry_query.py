@@ -62,7 +62,7 @@ def resolution(start: datetime, end: datetime) -> str:
 def series(session: Session, device_id: int, start: datetime, end: datetime,
            fields: Sequence[str] | None = None, *, source: str | None = None
            ) -> dict[str, list[tuple[datetime, float]]]:
-    """Per field, (instant, value) points in [start, end), oldest first, skipping absent values.
+    """Per field, (instant, value) points in [start, end], oldest first, skipping absent values.
 
     From minute aggregates a point is the minute's average (``co2_valve_open_s``: the minute's sum,
     ``door_open``: seconds open in the minute); from raw rows ``door_open`` is 1.0/0.0.
@@ -76,7 +76,7 @@ def series(session: Session, device_id: int, start: datetime, end: datetime,
     if (source or resolution(start, end)) == "raw":
         cols = [getattr(TelemetryReading, n) for n in names]
         rows = session.execute(select(TelemetryReading.ts, *cols).where(
-            TelemetryReading.device_id == device_id, TelemetryReading.ts >= start, TelemetryReading.ts < end)
+            TelemetryReading.device_id == device_id, TelemetryReading.ts >= start, TelemetryReading.ts <= end)
             .order_by(TelemetryReading.ts))
         for row in rows:
             ts = row[0]
@@ -85,7 +85,7 @@ def series(session: Session, device_id: int, start: datetime, end: datetime,
                     out[name].append((ts, float(value)))
         return out
     rows_m = session.scalars(select(TelemetryMinute).where(
-        TelemetryMinute.device_id == device_id, TelemetryMinute.minute >= start, TelemetryMinute.minute < end)
+        TelemetryMinute.device_id == device_id, TelemetryMinute.minute >= start, TelemetryMinute.minute <= end)
         .order_by(TelemetryMinute.minute))
     for m in rows_m:
         for name in names:

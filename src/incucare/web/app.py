@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(wechat_api.router)
     app.include_router(parts_api.router)
     app.include_router(hq_api.router)
+    app.include_router(telemetry_api.router)
     app.include_router(audit_api.router)
     app.include_router(signatures_api.router)
     app.include_router(telemetry_api.router)

@@ -236,3 +236,24 @@ def subscriber_from_settings(factory: sessionmaker[Session], settings: Settings,
         session_expiry_s=settings.mqtt_session_expiry_s, batch_max=settings.ingest_batch_max,
         batch_wait_s=settings.ingest_batch_ms / 1000, username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None, clock=clock)
+
+
+def start_in_app_ingest(factory: sessionmaker[Session], settings: Settings, clock: Clock = system_clock
+                        ) -> IngestSubscriber:
+    """The web app's own ingest subscriber: started at once, connecting in the background.
+
+    An unreachable broker is a warning, not a failure: the app keeps serving, paho keeps retrying, and
+    ``transport_status()`` tells the pages that MQTT is not connected.
+    """
+    problem = broker_reachable(settings.mqtt_host, settings.mqtt_port)
+    if problem:
+        log.warning("MQTT broker %s:%s is not reachable (%s): telemetry ingest will connect when it is; "
+                    "set INCUCARE_MQTT_ENABLED=false to run without it", settings.mqtt_host, settings.mqtt_port,
+                    problem)
+    subscriber = subscriber_from_settings(factory, settings, clock)
+    subscriber.start()
+    if problem:
+        set_transport_status("mqtt", connected=False,
+                             detail=f"broker {settings.mqtt_host}:{settings.mqtt_port} not reachable: {problem}",
+                             since=clock())
+    return subscriber
