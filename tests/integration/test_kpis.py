@@ -248,3 +248,20 @@ def test_empty_period_has_no_data(client, login, world):
     assert [g["key"] for g in body["groups"]] == ["1", "2", "3"]
     assert all(g["tickets"] == 0 for g in body["groups"])
     assert body["total"]["figures"]["sla_resolution"]["value"] is None
+
+
+def test_unassigned_tickets_have_their_own_row_and_drill_down(client, login, november, wang):
+    manager = login("manager")
+    body = _kpis(client, manager, group_by="engineer")
+    # A was dispatched to Wang; B has no engineer yet: the "" row, labelled 未指定
+    assert _row(body, str(wang))["tickets"] == 1
+    unassigned = _row(body, "")
+    assert (unassigned["label"], unassigned["tickets"]) == ("未指定", 1)
+    drill = client.get(unassigned["figures"]["backlog"]["parts"]["open"]["api_url"], headers=manager).json()
+    assert [t["id"] for t in drill["items"]] == [november["b"]] and drill["group"] == ""
+
+
+def test_unknown_customer_kind_filter_is_422(client, login, world):
+    r = client.get("/api/v1/kpis", headers={**login("manager"), "Accept-Language": "en"},
+                   params={**NOV, "customer_kind": "zoo"})
+    assert r.status_code == 422 and "customer_kind 'zoo' is unknown" in r.text

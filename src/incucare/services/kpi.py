@@ -250,7 +250,9 @@ def _ticket_conditions(actor: Actor, filters: KpiFilters) -> list[ColumnElement[
 def _relevant(lo: datetime, hi: datetime, asof: datetime) -> ColumnElement[bool]:
     """Reported in the period, or reported before its end and still open at ``asof`` (the backlog)."""
     return or_(and_(Ticket.reported_at >= lo, Ticket.reported_at < hi),
-               and_(Ticket.reported_at < asof, or_(Ticket.closed_at.is_(None), Ticket.closed_at > asof)))
+               and_(Ticket.reported_at < asof, or_(Ticket.closed_at.is_(None), Ticket.closed_at > asof),
+                    # a ticket cancelled (last touched) by then is not open: old cancellations are not read
+                    or_(Ticket.status != TicketStatus.CANCELLED.value, Ticket.updated_at > asof)))
 
 
 def _ticket_key(group_by: GroupBy) -> Any:
@@ -265,8 +267,12 @@ def _ticket_key(group_by: GroupBy) -> Any:
     }[group_by]
 
 
+NONE_KEY = ""
+"""The group of tickets without the attribute (no engineer assigned yet, no region): empty, so it is falsy."""
+
+
 def _key(value: object) -> str:
-    return "" if value is None else str(value)
+    return NONE_KEY if value is None else str(value)
 
 
 @dataclass
@@ -376,7 +382,7 @@ def _read_visits(session: Session, group_by: GroupBy, devices_of: Any, lo: datet
         elif group_by is GroupBy.SERVICE_POINT:
             group = _key(point_id)
         else:
-            group = ticket_groups.get(tid, "") if tid is not None else ""
+            group = ticket_groups.get(tid, NONE_KEY) if tid is not None else NONE_KEY
         out.setdefault(vid, kpi.VisitRecord(
             visit_id=vid, ticket_id=tid, device_id=device_id, category=category, at=at, group=group,
             outcome=Outcome(outcome) if outcome in Outcome._value2member_map_ else None,
@@ -423,7 +429,7 @@ def _read_devices(session: Session, actor: Actor, group_by: GroupBy,
 def _labels(session: Session, actor: Actor, group_by: GroupBy, keys: set[str], lang: str) -> dict[str, str]:
     en = lang == "en"
     ints = [int(k) for k in keys if k.isdigit()]
-    names: dict[str, str] = {"": NONE_LABEL[1 if en else 0]}
+    names: dict[str, str] = {NONE_KEY: NONE_LABEL[1 if en else 0]}
     if group_by is GroupBy.REGION:
         for r in session.scalars(select(Region).where(Region.id.in_(ints))):
             names[str(r.id)] = r.name_en if en else r.name_zh
@@ -441,7 +447,7 @@ def _labels(session: Session, actor: Actor, group_by: GroupBy, keys: set[str], l
     elif group_by is GroupBy.TIER:
         names.update({str(int(t)): t.label(lang) for t in Tier})
     names[ALL] = "全部" if not en else "All"
-    return {k: names.get(k, k) for k in keys | {"", ALL}}
+    return {k: names.get(k, k) for k in keys | {NONE_KEY, ALL}}
 
 
 def _always_shown(session: Session, actor: Actor, group_by: GroupBy, filters: KpiFilters) -> list[str]:
@@ -486,6 +492,11 @@ def compute_kpis(session: Session, actor: Actor, *, start: date, end: date, grou
     check_period(start, end, now, zone)
     _check_access(actor, group)
     filters = filters or KpiFilters()
+    if filters.customer_kind is not None and filters.customer_kind not in CustomerKind._value2member_map_:
+        allowed = "|".join(k.value for k in CustomerKind)
+        raise ValidationFailed(f"customer_kind '{filters.customer_kind}' is unknown; use one of {allowed}",
+                               zh=f"未知的客户类型「{filters.customer_kind}」,可选:{allowed}",
+                               details=[{"field": "customer_kind", "message": f"must be one of {allowed}"}])
     lo, hi = _bounds(start, end, zone)
     facts = _read_facts(session, actor, group, filters, lo, hi, now)
     table = kpi.compute_table(facts.tickets, start=lo, end=hi, now=now, visits=facts.visits,

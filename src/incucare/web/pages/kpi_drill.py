@@ -112,7 +112,7 @@ def kpi_tickets(page: PageDep, request: Request) -> Response:
     end = _day(q.get("to"), "to", today)
     offset = _int(q.get("offset"), "offset") or 0
     drill = svc.tickets_behind(page.uow.session, page.actor, metric=q.get("metric") or "", part=q.get("part") or None,
-                               group=q.get("group") or "*", start=start, end=end,
+                               group=q.get("group", "*"), start=start, end=end,
                                group_by=q.get("group_by") or GroupBy.REGION.value, now=page.request.app.state.clock(),
                                filters=_filters(request), limit=50, offset=offset, zone=page.zone, lang=page.lang)
     base = {k: v for k, v in q.items() if k not in ("part", "offset", "lang")}
