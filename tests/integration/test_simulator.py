@@ -263,3 +263,21 @@ def test_payload_on_the_wire_is_documented_json(mqtt_broker, collector: Collecto
     wait_for(lambda: len(collector.messages) == 1, "one message")
     body = json.loads(collector.messages[0][1])
     assert body["ts"] == "2026-12-01T00:00:00Z" and body["power"] == "mains" and body["fault_codes"] == []
+
+
+def test_demo_fleet_starts_with_the_app_only_on_the_demo_database(session_factory, world, clock, db_url):
+    from incucare.adapters.db.tables import Customer
+    from incucare.config import Settings
+
+    settings = Settings(database_url=db_url, secret_key="test-secret-key-123456", demo_fleet=True,
+                        demo_fleet_interval_s=3600)
+    assert demo_fleet.start_if_demo(session_factory, settings, clock) is None, "a world is not the demo"
+    with session_factory() as s:
+        s.add(Customer(code=demo_fleet.DEMO_CUSTOMER_CODE, name="演示中心", kind="ivf_centre", created_at=clock.now))
+        s.commit()
+    off = Settings(database_url=db_url, secret_key="test-secret-key-123456", demo_fleet=False)
+    assert demo_fleet.start_if_demo(session_factory, off, clock) is None
+    runner = demo_fleet.start_if_demo(session_factory, settings, clock)
+    assert runner is not None
+    runner.stop()
+    assert demo_fleet.status().running is False

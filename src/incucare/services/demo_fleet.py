@@ -28,7 +28,7 @@ from incucare.config import Settings
 from incucare.domain.fleet_sim import DeviceProfile, DeviceSimulator, Fault, FaultKind, fleet_profiles, reading_payload
 from incucare.domain.model import DeviceStatus
 from incucare.domain.telemetry import Reading
-from incucare.services import telemetry_ingest
+from incucare.services import demo, telemetry_ingest
 from incucare.services.context import Clock
 
 log = logging.getLogger("incucare.demo_fleet")
@@ -39,7 +39,7 @@ BACKFILL = timedelta(hours=24)
 FAULTY_BACKFILL = timedelta(days=7)
 LEAK_SINCE = timedelta(days=3)
 DRIFT_SINCE = timedelta(days=4)
-DEMO_CUSTOMER_CODE = "C00001"  # the demo's own IVF centre (services/demo.py): its devices come first
+DEMO_CUSTOMER_CODE = demo.DEMO_CUSTOMER_CODE  # the demo's own IVF centre: its devices come first
 INGEST_CHUNK = 2000  # readings per ingest transaction during the backfill
 
 
@@ -275,6 +275,13 @@ class DemoFleetRunner:
         _set_status(FleetStatus())
 
 
+def demo_loaded(factory: sessionmaker[Session]) -> bool:
+    """Whether this database holds the demo (its own IVF centre), not just any data with an admin user:
+    the fleet must never start simulating a real installed base or a test's world."""
+    with factory() as session:
+        return session.scalar(select(Customer.id).where(Customer.code == DEMO_CUSTOMER_CODE).limit(1)) is not None
+
+
 def start_if_demo(factory: sessionmaker[Session], settings: Settings, clock: Clock) -> DemoFleetRunner | None:
     """Start the demo fleet with the app when the demo is loaded and ``demo_fleet`` is on; else None.
 
@@ -282,10 +289,8 @@ def start_if_demo(factory: sessionmaker[Session], settings: Settings, clock: Clo
     """
     if not settings.demo_fleet:
         return None
-    from incucare.services.demo import demo_present
-
     try:
-        present = demo_present(factory)
+        present = demo_loaded(factory)
     except Exception:  # no schema yet: nothing to simulate
         log.warning("demo fleet not started: the database is not ready", exc_info=True)
         return None
