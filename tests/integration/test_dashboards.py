@@ -1,0 +1,255 @@
+"""Dashboards on SQLite and PostgreSQL: this month's compliance per clock per region on one page with red
+numbers linking to the tickets behind them, work at risk, the city map, parts short, ping-pong, engineer
+scorecards and the customer's own view; a partner sees only its region, a customer only its own things."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from incucare.adapters.db.tables import PartUsage, ServicePoint
+from incucare.adapters.db.tables_care import Survey
+from incucare.domain.model import Channel, Role, TicketStatus
+from incucare.domain.stock import WarehouseKind
+from incucare.services import dashboards, parts
+from incucare.services import tickets as tk
+from incucare.services.context import SYSTEM, Actor
+from tests.world import PASSWORD, World
+
+
+def local(day: int, hour: int, minute: int = 0) -> datetime:
+    """A November 2026 Beijing wall-clock time as UTC."""
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC) - timedelta(hours=8)
+
+
+@dataclass
+class Month:
+    """The tickets of November 2026 (the clock stands at 27 Nov 10:00 Beijing)."""
+
+    tickets: dict[str, int] = field(default_factory=dict)
+    numbers: dict[str, str] = field(default_factory=dict)
+
+
+def build_month(factory: sessionmaker[Session], world: World, now: datetime) -> Month:
+    """Three tickets, figures computed by hand:
+
+    - t1 central, SN-IVF-001 (VIP, 30 min first response / 48 h resolution): answered after 10 min, resolved
+      after 2 h and closed: first response met, resolution met; 2 CO2 sensors fitted; survey 5/4/5.
+    - t2 central, SN-IVF-002 (warranty, 2 h business-hours first response): never answered, still open:
+      first response breached, resolution breached; flagged as ping-pong after 3 hand-offs.
+    - t3 south, SN-GMP-001 (annual): answered after 30 min, still open: first response met, resolution breached.
+
+    Central first response: 1 met / 1 breached = 50.0 % (red); south: 100.0 %. A Guangzhou warehouse is short
+    of CO2 sensors (1 available, minimum 3).
+    """
+    m = Month()
+    with factory() as s:
+        t1 = tk.open_ticket(s, SYSTEM, now=local(2, 10, 1), reported_at=local(2, 10), device_serial="SN-IVF-001",
+                            description="培养箱 CO2 浓度报警,无法恢复", channel=Channel.PHONE).ticket
+        tk.log_response(s, SYSTEM, t1.id, now=local(2, 10, 10), channel=Channel.PHONE, note="已回电指导")
+        tk.move_ticket(s, SYSTEM, t1.id, now=local(2, 12), to=TicketStatus.RESOLVED)
+        tk.move_ticket(s, SYSTEM, t1.id, now=local(2, 13), to=TicketStatus.CLOSED)
+        t2 = tk.open_ticket(s, SYSTEM, now=now, reported_at=local(10, 9), device_serial="SN-IVF-002",
+                            description="门封条老化漏气,温度不稳", channel=Channel.PHONE).ticket
+        t3 = tk.open_ticket(s, SYSTEM, now=local(12, 10, 1), reported_at=local(12, 10), device_serial="SN-GMP-001",
+                            description="温度显示异常偏高", channel=Channel.PHONE).ticket
+        tk.log_response(s, SYSTEM, t3.id, now=local(12, 10, 30), channel=Channel.PHONE, note="已回电")
+        t2.ping_pong, t2.handoff_count = True, 3
+        s.add(PartUsage(device_id=t1.device_id, ticket_id=t1.id, part_number="PN-CO2-IR-01",
+                        part_name="红外 CO2 传感器", quantity=2, used_at=local(2, 11)))
+        survey = s.scalar(select(Survey).where(Survey.ticket_id == t1.id))  # sent on closing, if surveys are on
+        if survey is None:
+            survey = Survey(ticket_id=t1.id, customer_id=t1.customer_id, token_hash="h" * 64, channel="email",
+                            sent_channels=["email"], sent_at=local(2, 13), expires_at=local(30, 13))
+            s.add(survey)
+        survey.speed, survey.competence, survey.communication = 5, 4, 5
+        survey.comment, survey.answered_at, survey.answered_channel = "工程师很专业", local(3, 9), "link"
+        wh = parts.create_warehouse(s, SYSTEM, now=now, code="SP-GZ", kind=WarehouseKind.SERVICE_POINT,
+                                    name="广州网点库", service_point_id=_point(s, "GZ")).id
+        part = parts.create_part(s, SYSTEM, now=now, number="PN-CO2-IR-01", name_zh="红外 CO2 传感器",
+                                 name_en="IR CO2 sensor", compatible_models=[], unit_cost_cents=480_000,
+                                 lead_time_days=14).id
+        parts.receive_goods(s, SYSTEM, warehouse_id=wh, part_id=part, quantity=1, now=now)
+        parts.set_levels(s, SYSTEM, warehouse_id=wh, part_id=part, min_qty=3, max_qty=8, now=now)
+        s.commit()
+        for key, t in (("t1", t1), ("t2", t2), ("t3", t3)):
+            m.tickets[key], m.numbers[key] = t.id, t.number
+    return m
+
+
+def _point(s: Session, code: str) -> int:
+    return int(s.scalar(select(ServicePoint.id).where(ServicePoint.code == code)))
+
+
+@pytest.fixture
+def month(session_factory, world, clock) -> Month:
+    return build_month(session_factory, world, clock.now)
+
+
+def _csrf(text: str) -> str:
+    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', text)
+    assert match is not None
+    return match.group(1)
+
+
+def login_page(client, username: str) -> None:
+    """Log in through the login form (session cookie)."""
+    client.post("/logout")
+    page = client.get("/login")
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
+    assert r.status_code == 200, r.text
+
+
+def _tag(page: str, testid: str) -> str:
+    match = re.search(rf'<[^>]*data-testid="{re.escape(testid)}"[^>]*>([^<]*)', page)
+    assert match is not None, f"no element with data-testid={testid}"
+    return match.group(0)
+
+
+def _section(page: str, testid: str, end: str = "</table>") -> str:
+    start = page.index(f'data-testid="{testid}"')
+    return html.unescape(re.sub(r"<[^>]+>", " ", page[start:page.index(end, start)]))
+
+
+def _href(tag: str) -> str:
+    match = re.search(r'href="([^"]+)"', tag)
+    assert match is not None, tag
+    return html.unescape(match.group(1))
+
+
+def actor(world: World, username: str, role: Role, **tenant: int) -> Actor:
+    return Actor(user_id=world.users[username], name=username, role=role, **tenant)
+
+
+# ---------------------------------------------------------------- the HQ page
+
+
+def test_manager_sees_this_months_compliance_per_clock_per_region_and_a_red_number_leads_to_its_tickets(
+        client, month, world):
+    login_page(client, "manager")
+    r = client.get("/dashboards")
+    assert r.status_code == 200, r.text
+    page = r.text
+    assert "总部服务质量看板" in page and "2026-11 各区域 SLA 达成率" in page
+    central = _tag(page, "rate-central-first_response")
+    assert "50.0%" in central and "tone-red" in central  # 1 met, 1 breached: under the 90 % target
+    south = _tag(page, "rate-south-first_response")
+    assert "100.0%" in south and "tone-red" not in south
+    assert "66.7%" in _tag(page, "rate-all-first_response")
+    assert "50.0%" in _tag(page, "rate-central-resolution")  # t1 resolved within 48 h, t2 is overdue
+    link = _href(central)
+    assert link.startswith("/kpis/tickets?") and "metric=sla_first_response" in link
+    behind = client.get(link)
+    assert behind.status_code == 200, behind.text
+    assert month.numbers["t1"] in behind.text and month.numbers["t2"] in behind.text
+    assert month.numbers["t3"] not in behind.text  # south's ticket is not behind central's number
+    breached = client.get(_href(_tag(page, "breached-central-first_response")))
+    assert breached.status_code == 200
+    assert month.numbers["t2"] in breached.text and month.numbers["t1"] not in breached.text
+    # the charts are fed from the page, plotly comes from the offline vendor folder
+    assert 'src="/static/vendor/plotly.min.js"' in page and 'id="dash-data"' in page
+    assert client.get("/static/dash.js").status_code == 200
+    assert client.get("/static/vendor/plotly.min.js").status_code == 200
+
+
+def test_hq_page_lists_work_at_risk_the_city_map_parts_short_and_ping_pong_in_both_languages(client, month):
+    login_page(client, "manager")
+    page = client.get("/dashboards").text
+    risk = _section(page, "at-risk")
+    assert month.numbers["t2"] in risk and month.numbers["t1"] not in risk  # t1 is closed
+    assert "超时" in risk
+    cities = _section(page, "city-table")
+    assert "武汉市" in cities and "广州市" in cities
+    assert "PN-CO2-IR-01" in _section(page, "shortages") and "1 / 3" in _section(page, "shortages")
+    pp = _section(page, f"pp-{month.numbers['t2']}", "</tr>")
+    assert pp.split()[1:] == [month.numbers["t2"], "武汉某生殖医学中心", "3", "1", "新建"]
+    en = client.get("/dashboards", params={"lang": "en"}).text
+    assert "HQ service-quality dashboard" in en and "Open tickets at risk" in en and "Parts shortages" in en
+
+
+def test_dashboard_services_at_risk_order_city_counts_shortages_and_ping_pong(session_factory, world, month, clock):
+    manager = actor(world, "manager", Role.SERVICE_MANAGER)
+    with session_factory() as s:
+        risk = dashboards.at_risk_tickets(s, manager, now=clock.now)
+        assert [r.ticket.number for r in risk] == [month.numbers["t2"], month.numbers["t3"]]  # longest overdue first
+        assert all(r.worst.overdue for r in risk)
+        assert risk[0].worst.clock == "first_response"  # t2's first response is the oldest deadline
+        cities = {p.city: p for p in dashboards.city_map(s, manager)}
+        assert cities["武汉市"].open_tickets == 1 and cities["广州市"].open_tickets == 1
+        assert cities["广州市"].engineers == 1 and cities["广州市"].latitude is not None
+        assert cities["武汉市"].latitude == pytest.approx(30.55, abs=0.1)
+        short = dashboards.parts_shortages(s, manager)
+        assert [(r.part.number, r.available, r.position.min_qty) for r in short] == [("PN-CO2-IR-01", 1, 3)]
+        central = dashboards.resolve_scope(s, manager, "central")
+        assert dashboards.parts_shortages(s, manager, scope=central) == []  # the short warehouse is in the south
+        pp = dashboards.ping_pong_list(s, manager)
+        assert [(p.ticket.number, p.handoffs, p.tiers) for p in pp] == [(month.numbers["t2"], 3, [1])]
+        assert dashboards.ping_pong_list(s, manager, scope=dashboards.resolve_scope(s, manager, "south")) == []
+
+
+def test_region_view_and_trend(client, month):
+    login_page(client, "manager")
+    page = client.get("/dashboards", params={"region": "south", "trend": "week"}).text
+    assert "华南区 服务质量看板" in page
+    assert 'data-testid="compliance-row-central"' not in page
+    assert "100.0%" in _tag(page, "rate-south-first_response")
+    assert month.numbers["t2"] not in _section(page, "at-risk")
+    assert "2026-W48" in _section(page, "trend-table")
+    monthly = client.get("/dashboards", params={"month": "2026-10"}).text
+    assert "2026-10 各区域 SLA 达成率" in monthly
+    assert client.get("/dashboards", params={"region": "nowhere"}).status_code == 404
+    assert client.get("/dashboards", params={"month": "2026-13"}).status_code == 422
+    assert client.get("/dashboards", params={"trend": "year"}).status_code == 422
+
+
+# ---------------------------------------------------------------- tenancy
+
+
+def test_partner_sees_only_its_region(client, month):
+    login_page(client, "partner")  # south
+    r = client.get("/dashboards")
+    assert r.status_code == 200
+    page = r.text
+    assert "华南区 服务质量看板" in page
+    assert 'data-testid="compliance-row-central"' not in page and "rate-south-first_response" in page
+    assert month.numbers["t2"] not in page and month.numbers["t3"] in page
+    assert "武汉市" not in _section(page, "city-table")
+    assert client.get("/dashboards", params={"region": "central"}).status_code == 404
+    assert client.get("/dashboards/engineers", params={"region": "central"}).status_code == 404
+
+
+def test_customer_gets_its_own_view_only(client, month):
+    login_page(client, "customer")  # the IVF centre
+    r = client.get("/dashboards", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/dashboards/customer")
+    page = client.get("/dashboards/customer").text
+    assert "我的服务概览" in page
+    health = _section(page, "device-health", "</section>")
+    assert "SN-IVF-001" in health and "SN-IVF-002" in health and "SN-GMP" not in health
+    assert 'data-tone="amber"' in _tag(page, "health-SN-IVF-002")  # an open ticket
+    assert 'data-tone="green"' in _tag(page, "health-SN-IVF-001")
+    open_ = _section(page, "customer-open")
+    assert month.numbers["t2"] in open_ and month.numbers["t3"] not in open_
+    assert "超时" in _section(page, f"countdown-{month.numbers['t2']}-first_response", "</div>")
+    assert month.numbers["t1"] in _section(page, "customer-history")
+    assert 'data-testid="customer-report-pdf"' in page  # a VIP key account downloads its monthly report
+    assert client.get("/dashboards/engineers").status_code == 403
+
+
+# ---------------------------------------------------------------- scorecards
+
+
+def test_engineer_scorecards_list_each_engineer_with_the_quality_score(client, month, world):
+    login_page(client, "manager")
+    r = client.get("/dashboards/engineers")
+    assert r.status_code == 200, r.text
+    page = r.text
+    assert "工程师考核卡" in page and "服务质量综合分" in page
+    assert f'data-testid="card-{world.users["engineer"]}"' in page  # listed even without tickets this month
+    assert 'id="score-chart"' in page
