@@ -14,6 +14,7 @@ from rich.console import Console
 
 from incucare.cli_audit import audit_app
 from incucare.cli_bench import bench_app
+from incucare.cli_ingest import ingest_app, telemetry_app
 from incucare.cli_mail import mail_app
 from incucare.cli_simulate import simulate_app
 from incucare.config import Settings, get_settings
@@ -30,6 +31,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app)  # e-mail intake: the top-level commands mail-in and mail-import
 app.add_typer(bench_app, name="bench")
+app.add_typer(ingest_app)  # the top-level command ingest (standalone MQTT ingest worker)
+app.add_typer(telemetry_app, name="telemetry")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True, soft_wrap=True)

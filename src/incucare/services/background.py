@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +21,8 @@ from incucare.services.notifications import DeliveryReport, deliver_due, transpo
 from incucare.services.parts import notify_low_stock
 from incucare.services.sla_policies import quiet_calendar
 from incucare.services.sla_sweeper import SweepReport, sweep
+from incucare.services.telemetry_ingest import mark_offline
+from incucare.services.telemetry_retention import apply_retention
 
 log = logging.getLogger("incucare.worker")
 
@@ -41,10 +44,26 @@ def run_round(factory: sessionmaker[Session], settings: Settings, clock: Clock =
     with factory() as session:
         run_alarm_round(session, now=now)  # offline devices, call tree of unacknowledged critical alarms
         session.commit()
+    telemetry_upkeep(factory, settings, now)
     with factory() as session:
         quiet = quiet_calendar(session, now)
     delivered = deliver_due(factory, now=clock(), transports=transports_from_settings(settings), quiet_calendar=quiet)
     return report, delivered
+
+
+def telemetry_upkeep(factory: sessionmaker[Session], settings: Settings, now: datetime) -> None:
+    """Twins silent for 10 minutes are flagged offline; telemetry past its retention window is deleted.
+
+    Every round, so deletion is spread thin (each round removes what aged out since the last one; with
+    nothing to delete it is three indexed look-ups).
+    """
+    with factory() as session:
+        mark_offline(session, now=now)
+        session.commit()
+    report = apply_retention(factory, now=now, raw_days=settings.telemetry_raw_days,
+                             agg_days=settings.telemetry_agg_days)
+    if report.raw_deleted or report.minutes_deleted or report.dead_letters_deleted:
+        log.info("telemetry retention: %s", report)
 
 
 def run_rounds(factory: sessionmaker[Session], settings: Settings, *, interval: float, once: bool = False,
