@@ -147,7 +147,7 @@ def build(session: Session, actor: Actor, device_id: int, *, now: datetime) -> D
             as_found=c.as_found, as_left=c.as_left, reference_instrument=c.reference_instrument,
             reference_certificate_date=c.reference_certificate_date,
             performed_by=names.get(c.performed_by_id, "") if c.performed_by_id else "",
-            signatures=[f"{Meaning(s.meaning).en}: {s.signer_name} {s.signed_at:%Y-%m-%d %H:%M} UTC" for s in sigs]))
+            signatures=[f"{s.meaning.title()}: {s.signer_name} {s.signed_at:%Y-%m-%d %H:%M} UTC" for s in sigs]))
         lines.append(Line(c.performed_at, "calibration", f"CAL{c.id}",
                           f"校准 {p_zh}:设定 {c.setpoint:g},校准前 {c.as_found:g},校准后 {c.as_left:g};"
                           f"标准器 {c.reference_instrument or '—'},证书日期 {cert}",

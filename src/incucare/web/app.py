@@ -124,7 +124,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(wechat_api.router)
     app.include_router(parts_api.router)
     app.include_router(hq_api.router)
-    app.include_router(telemetry_api.router)
     app.include_router(audit_api.router)
     app.include_router(signatures_api.router)
     app.include_router(telemetry_api.router)
@@ -141,6 +140,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     from incucare.web.pages import hq as hq_pages
     from incucare.web.pages import intake as intake_pages
     from incucare.web.pages import kpi_drill as kpi_pages
+    from incucare.web.pages import audit as audit_pages
     from incucare.web.pages import parts as parts_pages
     from incucare.web.pages import routes as pages
     from incucare.web.pages import self_service as self_service_pages
@@ -159,6 +159,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(hq_pages.router)
     app.include_router(fieldwork_pages.router)
     app.include_router(parts_pages.router)
+    app.include_router(audit_pages.router)
     from incucare.web.pages import maintenance as maintenance_pages
     from incucare.web.pages import surveys as survey_pages
 

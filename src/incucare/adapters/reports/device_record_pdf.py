@@ -79,8 +79,7 @@ def render(record: DeviceRecord, *, lang: str = "zh", compress: bool = False) ->
     buffer = BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm, topMargin=14 * mm,
                             bottomMargin=14 * mm, title=f"{TEXT['title'][1]} {record.serial}", author="incucare",
-                            invariant=1)
-    doc._compress = compress
+                            invariant=1, pageCompression=1 if compress else 0)
     generated = record.generated_at.astimezone(ZONE)
     facts = [[t("serial"), record.serial, t("model"), record.model],
              [t("customer"), record.customer, t("site"), record.site],
