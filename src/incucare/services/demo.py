@@ -53,6 +53,7 @@ from incucare.domain.model import (
 from incucare.services import demo_catalogue as cat
 from incucare.services.auth import actor_for, hash_password
 from incucare.services.context import Actor
+from incucare.services.demo_care import load_demo_care
 from incucare.services.demo_network import add_profiles
 from incucare.services.demo_parts import load_demo_parts
 from incucare.services.handoffs import accept_handoff, offer_handoff
@@ -186,6 +187,7 @@ def load_demo(
         loader.ticket_history(session)
         loader.maintenance_visits(session)
         load_demo_parts(session, now=loader.now, say=loader.say)
+        load_demo_care(session, now=loader.now)  # answered surveys, planned preventive visits
         summary = _summarise(session)
         session.add(AuditRecord(at=loader.now, actor_id=None, actor_name="system", entity="demo",
                                 entity_id=str(SEED), action="load",

@@ -135,8 +135,9 @@ def by_token(session: Session, token: str, *, for_update: bool = False) -> Surve
     return survey
 
 
-def _record(session: Session, survey: Survey, answer: Answer, *, now: datetime, actor: Actor, channel: str,
-            contact_id: int | None) -> Survey:
+def record_answer(session: Session, survey: Survey, answer: Answer, *, now: datetime, actor: Actor, channel: str,
+                  contact_id: int | None) -> Survey:
+    """Store a validated answer on an open survey (the link, the portal and the demo all end here), audited."""
     survey.speed, survey.competence, survey.communication = answer.speed, answer.competence, answer.communication
     survey.comment, survey.answered_at, survey.answered_channel = answer.comment, now, channel
     survey.answered_by_contact_id, survey.answered_by_user_id = contact_id, actor.user_id
@@ -156,7 +157,7 @@ def answer_by_token(session: Session, token: str, *, now: datetime, speed: objec
     contact = _contact_for(session, survey.ticket)
     who = Actor(user_id=None, name=contact.name if contact else "customer (survey link)", role=Role.CUSTOMER,
                 customer_id=survey.customer_id)
-    return _record(session, survey, answer, now=now, actor=who, channel="link",
+    return record_answer(session, survey, answer, now=now, actor=who, channel="link",
                    contact_id=contact.id if contact else None)
 
 
@@ -177,7 +178,7 @@ def answer_in_portal(session: Session, actor: Actor, ticket_id: int, *, now: dat
         raise NotFound("this ticket has no survey (it is not closed yet)", zh="该工单尚未闭环,暂无评价")
     check_open(answered_at=survey.answered_at, expires_at=survey.expires_at, now=now)
     answer = validate_answer(speed=speed, competence=competence, communication=communication, comment=comment)
-    return _record(session, survey, answer, now=now, actor=actor, channel="portal", contact_id=None)
+    return record_answer(session, survey, answer, now=now, actor=actor, channel="portal", contact_id=None)
 
 
 __all__ = [
@@ -187,5 +188,6 @@ __all__ = [
     "by_token",
     "hash_token",
     "on_ticket_closed",
+    "record_answer",
     "survey_of_ticket",
 ]
