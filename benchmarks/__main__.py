@@ -6,6 +6,7 @@ import sys
 
 from benchmarks import (
     bench_api,
+    bench_detection,
     bench_dispatch,
     bench_kb,
     bench_kpi,
@@ -18,7 +19,7 @@ from benchmarks import (
 
 SUITES = {"api": bench_api.main, "sla_deadlines": bench_sla_deadlines.main, "sla_sweep": bench_sla_sweep.main,
           "triage": bench_triage.main, "kb": bench_kb.main, "vrptw": bench_vrptw.main, "trsp": bench_trsp.main,
-          "dispatch": bench_dispatch.main, "kpi": bench_kpi.main}
+          "dispatch": bench_dispatch.main, "kpi": bench_kpi.main, "detection": bench_detection.main}
 
 
 def main(argv: list[str]) -> int:

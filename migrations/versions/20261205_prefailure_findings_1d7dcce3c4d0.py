@@ -26,6 +26,7 @@ def upgrade() -> None:
         'detector_states',
         sa.Column('device_id', sa.Integer(), nullable=False),
         sa.Column('state', sa.JSON(), nullable=False),
+        sa.Column('version', sa.Integer(), nullable=False),
         sa.Column('updated_at', UTC, nullable=False),
         sa.ForeignKeyConstraint(['device_id'], ['devices.id'], name=op.f('fk_detector_states_device_id_devices'),
                                 ondelete='CASCADE'),

@@ -115,7 +115,7 @@ class Params:
     gasket_events: int = 3
     cal_tolerance: float = 0.3
     cal_min_interval_days: float = 20.0
-    gas_reserve_share: float = 0.05
+    gas_reserve_share: float = 0.1
 
 
 DEFAULT_PARAMS = Params()
@@ -296,10 +296,12 @@ class Signal:
 
 @dataclass(slots=True)
 class StepResult:
-    """What one batch of readings changed: the verdicts that moved or are active, and which clocks ticked."""
+    """What one batch of readings changed: the verdicts that moved or are active, and which clocks ticked;
+    ``material`` when a feature sample completed (a baseline moved: worth writing at once)."""
 
     signals: dict[FindingKind, Signal] = field(default_factory=dict)
     changed: bool = False
+    material: bool = False
     hour_closed: bool = False
     day_closed: bool = False
     accepted: int = 0
@@ -457,6 +459,7 @@ def _close_day(st: DeviceState, ts: float, p: Params, res: StepResult) -> None:
 
 
 def _feed(st: DeviceState, kind: FindingKind, x: float, ts: float, sp: StatParams, res: StepResult) -> None:
+    res.material = True
     s = st.stat(kind)
     flipped = s.update(x, ts, sp)
     if flipped or s.active:
@@ -574,22 +577,35 @@ def gas_forecast(state: DeviceState, supply: GasSupply, now: datetime, deadline:
                  p: Params = DEFAULT_PARAMS) -> Signal:
     """Forecast when the cylinder empties from the gas injected since it was changed and the recent use rate.
 
-    Active when the cylinder would be empty before ``deadline`` (the end of the next working day), or is
-    already below the reserve; evidence gives the litres left, the use per day and the forecast time.
+    Active when the cylinder would be down to its reserve (10 %: the content and flow are only known roughly)
+    before ``deadline`` (the end of the next working day), or already is; evidence gives the litres left, the
+    use per day and the forecast times.
     """
     used_l = state.gas_used_s * supply.flow_l_min / 60.0
     left_l = supply.capacity_l - used_l
-    rate_l_h = (state.gas_rate or 0.0) * supply.flow_l_min / 60.0
+    # the mean use since the cylinder went on covers whole days and weeks (busy working hours inject far more
+    # than nights, so a short-memory rate warns days early at 17:00); the hourly EWMA until a day has passed
+    rate_s_h = state.gas_rate or 0.0
+    if state.gas_since is not None:
+        hours = (now.timestamp() - state.gas_since) / 3600.0
+        if hours >= 24.0:
+            rate_s_h = state.gas_used_s / hours
+    rate_l_h = rate_s_h * supply.flow_l_min / 60.0
     empty_at: datetime | None = None
+    reserve_at: datetime | None = None
+    reserve_l = p.gas_reserve_share * supply.capacity_l
     if left_l <= 0:
-        empty_at = now
+        empty_at = reserve_at = now
     elif rate_l_h > 0:
         empty_at = now + timedelta(hours=left_l / rate_l_h)
-    low = left_l <= p.gas_reserve_share * supply.capacity_l
-    active = low or (empty_at is not None and empty_at <= deadline)
+        reserve_at = now + timedelta(hours=max(left_l - reserve_l, 0.0) / rate_l_h)
+    # the reserve covers what nobody knows exactly: the real content of a cylinder and the flow
+    active = left_l <= reserve_l or (reserve_at is not None and reserve_at <= deadline)
     evidence = {"source": "gas", "unit": "L", "capacity_l": supply.capacity_l, "used_l": round(used_l, 1),
                 "left_l": round(max(left_l, 0.0), 1), "use_l_per_day": round(rate_l_h * 24, 1),
-                "empty_at": empty_at.isoformat() if empty_at else None, "deadline": deadline.isoformat(),
+                "empty_at": empty_at.isoformat() if empty_at else None,
+                "reserve_at": reserve_at.isoformat() if reserve_at else None, "reserve_l": round(reserve_l, 1),
+                "deadline": deadline.isoformat(),
                 "cylinder_changed_at": supply.changed_at.isoformat(),
                 "baseline": round(supply.capacity_l, 1), "now": round(max(left_l, 0.0), 1)}
     return Signal(FindingKind.GAS_DEPLETION, active, now if active else None, evidence)

@@ -10,8 +10,9 @@ supplies, calibration records and findings of just those devices. A finding open
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -66,54 +67,126 @@ _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 # ---------------------------------------------------------------- ingest hook
 
 
+@dataclass(slots=True)
+class _Entry:
+    state: DeviceState
+    version: int
+    persisted: float
+    dirty: bool = False
+
+
+_CACHE: dict[str, OrderedDict[int, _Entry]] = {}
+CACHE_DEVICES = 100_000
+"""Detector states kept in memory per database; beyond it the least recently seen are dropped (written first)."""
+PERSIST_EVERY_S = 600.0
+"""A state whose readings only filled the current hour's sums is written at most this often (a restart loses
+at most these minutes of partial sums, never a baseline: completed features and verdicts are written at once)."""
+
+
+def forget_cache() -> None:
+    """Drop every cached detector state (what a process restart does); the database holds the truth."""
+    _CACHE.clear()
+
+
+def _cache(session: Session) -> OrderedDict[int, _Entry]:
+    key = str(session.get_bind().engine.url)
+    cache = _CACHE.get(key)
+    if cache is None:
+        cache = _CACHE[key] = OrderedDict()
+    return cache
+
+
 def on_readings(session: Session, batch: Mapping[int, Sequence[Reading]], *, now: datetime,
                 params: Params = DEFAULT_PARAMS) -> None:
     """Update each device's (key: device id) baselines with its new readings and record findings.
 
-    Called by the ingest service inside the transaction that stored the batch; must be batched and cheap.
+    Called by the ingest service inside the transaction that stored the batch; must be batched and cheap:
+    one light query reads the stored versions (locking the rows on PostgreSQL, so two ingest workers never
+    interleave one device), the JSON is loaded only for devices whose cached copy is missing or stale (another
+    worker, a restart, a dismissal wrote it), and only states with a completed feature, a verdict or older
+    than ``PERSIST_EVERY_S`` are written back.
     """
     ids = sorted(d for d, rs in batch.items() if rs)
     if not ids:
         return
-    query = select(DetectorState.device_id, DetectorState.state).where(DetectorState.device_id.in_(ids))
+    cache = _cache(session)
+    query = select(DetectorState.device_id, DetectorState.version).where(DetectorState.device_id.in_(ids))
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()  # two ingest workers never interleave one device's baseline
-    stored = {row[0]: row[1] for row in session.execute(query)}
+        query = query.with_for_update()
+    versions = {row[0]: row[1] for row in session.execute(query)}
+    stale = [d for d in ids if d in versions and (d not in cache or cache[d].version != versions[d])]
+    if stale:
+        for device_id, raw, version in session.execute(
+                select(DetectorState.device_id, DetectorState.state, DetectorState.version)
+                .where(DetectorState.device_id.in_(stale))):
+            cache[device_id] = _Entry(DeviceState.from_dict(raw), version, now.timestamp())
+    for device_id in ids:
+        if device_id not in versions:
+            cache[device_id] = _Entry(DeviceState(), 0, now.timestamp(), dirty=True)
     states: dict[int, DeviceState] = {}
-    changed: list[int] = []
+    write: list[int] = []
     signals: dict[int, dict[FindingKind, Signal]] = defaultdict(dict)
     hourly: list[int] = []
     daily: list[int] = []
+    limit = now.timestamp() - PERSIST_EVERY_S
     for device_id in ids:
-        st = DeviceState.from_dict(stored.get(device_id))
+        entry = cache[device_id]
+        cache.move_to_end(device_id)
+        st = entry.state
         res = step(st, batch[device_id], params)
-        if not res.changed:
-            continue
         states[device_id] = st
-        changed.append(device_id)
+        if res.changed:
+            entry.dirty = True
         signals[device_id].update(res.signals)
         if res.hour_closed:
             hourly.append(device_id)
-        if res.day_closed or device_id not in stored:
+        if res.day_closed or device_id not in versions:
             daily.append(device_id)
+        if entry.dirty and (res.material or res.signals or res.hour_closed or entry.persisted <= limit
+                            or device_id not in versions):
+            write.append(device_id)
     if hourly:
         _check_gas(session, states, hourly, signals, now, params)
     if daily:
         _check_calibrations(session, states, daily, signals, now, params)
-    if changed:
-        _write_states(session, {d: states[d].to_dict() for d in changed}, now)
+    evicted = []
+    while len(cache) > CACHE_DEVICES:
+        device_id, entry = cache.popitem(last=False)
+        if entry.dirty and device_id not in states:
+            evicted.append((device_id, entry))
+    if write or evicted:
+        rows: dict[int, tuple[dict[str, Any], int]] = {}
+        for device_id in write:
+            entry = cache.get(device_id) or _Entry(states[device_id], versions.get(device_id, 0), 0.0)
+            entry.version += 1
+            entry.persisted, entry.dirty = now.timestamp(), False
+            rows[device_id] = (entry.state.to_dict(), entry.version)
+        for device_id, entry in evicted:
+            rows[device_id] = (entry.state.to_dict(), entry.version + 1)
+        _write_states(session, rows, now)
     if any(signals.values()):
         apply_signals(session, {d: s for d, s in signals.items() if s}, now=now)
 
 
-def _write_states(session: Session, rows: Mapping[int, dict[str, Any]], now: datetime) -> None:
-    """Upsert the changed states in one statement."""
+def _write_states(session: Session, rows: Mapping[int, tuple[dict[str, Any], int]], now: datetime) -> None:
+    """Upsert the states in one executemany (pipelined by psycopg on PostgreSQL), with their new versions."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(DetectorState)
-    session.execute(stmt.on_conflict_do_update(index_elements=["device_id"],
-                                               set_={"state": stmt.excluded.state,
-                                                     "updated_at": stmt.excluded.updated_at}),
-                    [{"device_id": d, "state": s, "updated_at": now} for d, s in rows.items()])
+    stmt = insert(DetectorState.metadata.tables[DetectorState.__tablename__])
+    session.connection().execute(
+        stmt.on_conflict_do_update(index_elements=["device_id"],
+                                   set_={"state": stmt.excluded.state, "version": stmt.excluded.version,
+                                         "updated_at": stmt.excluded.updated_at}),
+        [{"device_id": d, "state": s, "version": v, "updated_at": now} for d, (s, v) in rows.items()])
+
+
+def _save_state(session: Session, device_id: int, st: DeviceState, now: datetime) -> None:
+    """Write one state changed outside ingest (dismissal, cylinder change); the new version makes every ingest
+    process reload it instead of trusting its cached copy."""
+    row = session.get(DetectorState, device_id)
+    if row is None:
+        session.add(DetectorState(device_id=device_id, state=st.to_dict(), version=1, updated_at=now))
+    else:
+        row.state, row.version, row.updated_at = st.to_dict(), row.version + 1, now
 
 
 _CALENDARS: dict[str, WorkCalendar] = {}
@@ -277,7 +350,7 @@ def decide_finding(session: Session, actor: Actor, finding_id: int, *, confirm: 
         if row is not None:
             st = DeviceState.from_dict(row.state)
             rebaseline(st, FindingKind(finding.kind))
-            row.state, row.updated_at = st.to_dict(), now
+            _save_state(session, finding.device_id, st, now)
     record_change(session, actor, at=now, entity="finding", entity_id=finding.id,
                   action="confirm" if confirm else "dismiss", changes={"status": (old, finding.status)},
                   reason=text)
@@ -359,7 +432,7 @@ def record_cylinder_change(session: Session, actor: Actor, device_id: int, *, no
     if state is not None:
         st = DeviceState.from_dict(state.state)
         cylinder_changed(st, when)
-        state.state, state.updated_at = st.to_dict(), now
+        _save_state(session, device.id, st, now)
     for finding in session.scalars(select(Finding).where(Finding.device_id == device.id,
                                                          Finding.kind == FindingKind.GAS_DEPLETION.value,
                                                          Finding.status.in_(_ACTIVE))):

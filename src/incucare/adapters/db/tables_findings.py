@@ -14,13 +14,15 @@ from incucare.adapters.db.tables import Base, Device
 class DetectorState(Base):
     """A device's detector state (baselines, CUSUM sums, the hour/day being aggregated), a small JSON document.
 
-    One row per device, loaded for a whole ingest batch in one query and written back only when the batch
-    changed it, so a restart continues from the learnt baseline instead of a new warm-up.
+    One row per device. Ingest processes cache states in memory and read ``version`` (one light query per batch)
+    to know whether their copy is still current; a state is written when a feature completes, a verdict changes
+    or its partial sums are older than a few minutes, so a restart continues from the learnt baseline.
     """
 
     __tablename__ = "detector_states"
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime]
 
 
