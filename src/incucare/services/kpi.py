@@ -360,34 +360,36 @@ def _read_visits(session: Session, group_by: GroupBy, devices_of: Any, lo: datet
     fitted: dict[int | None, int] = {v: int(q or 0) for v, q in session.execute(
         select(PartUsage.visit_id, func.sum(PartUsage.quantity))
         .where(PartUsage.visit_id.in_(visit_ids.scalar_subquery())).group_by(PartUsage.visit_id))}
+    reports: dict[int, tuple[str, str]] = {}
+    for visit_id, outcome, follow_up in session.execute(  # no index on visit_id: IN, never a join
+            select(WorkReport.visit_id, WorkReport.outcome, WorkReport.follow_up)
+            .where(WorkReport.visit_id.in_(visit_ids.scalar_subquery())).order_by(WorkReport.id)):
+        if visit_id is not None:
+            reports.setdefault(visit_id, (outcome, follow_up))  # two reports on one visit: the first decided
     engineer = aliased(User)
     profile = aliased(EngineerProfile)
     rows = session.execute(
         select(ServiceVisit.id, ServiceVisit.ticket_id, ServiceVisit.device_id, Ticket.category,
                ServiceVisit.started_at, ServiceVisit.engineer_id,
-               func.coalesce(profile.home_service_point_id, engineer.service_point_id),
-               WorkReport.outcome, WorkReport.follow_up)
+               func.coalesce(profile.home_service_point_id, engineer.service_point_id))
         .join(Ticket, Ticket.id == ServiceVisit.ticket_id)
-        .outerjoin(WorkReport, WorkReport.visit_id == ServiceVisit.id)
         .outerjoin(engineer, engineer.id == ServiceVisit.engineer_id)
         .outerjoin(profile, profile.user_id == ServiceVisit.engineer_id)
-        .where(ServiceVisit.id.in_(visit_ids.scalar_subquery()))
-        .order_by(ServiceVisit.id)).all()
-    out: dict[int, kpi.VisitRecord] = {}
-    for vid, tid, device_id, category, at, engineer_id, point_id, outcome, follow_up in rows:
-        if vid in out and outcome is None:
-            continue  # a visit with two reports: the first one decided
+        .where(ServiceVisit.id.in_(visit_ids.scalar_subquery()))).all()
+    out: list[kpi.VisitRecord] = []
+    for vid, tid, device_id, category, at, engineer_id, point_id in rows:
         if group_by is GroupBy.ENGINEER:
             group = _key(engineer_id)
         elif group_by is GroupBy.SERVICE_POINT:
             group = _key(point_id)
         else:
             group = ticket_groups.get(tid, NONE_KEY) if tid is not None else NONE_KEY
-        out.setdefault(vid, kpi.VisitRecord(
+        outcome, follow_up = reports.get(vid, ("", ""))
+        out.append(kpi.VisitRecord(
             visit_id=vid, ticket_id=tid, device_id=device_id, category=category, at=at, group=group,
             outcome=Outcome(outcome) if outcome in Outcome._value2member_map_ else None,
             parts_fitted=int(fitted.get(vid, 0) or 0), waited_for_parts=follow_up == FollowUp.WAITING_PARTS.value))
-    return list(out.values())
+    return out
 
 
 def _read_devices(session: Session, actor: Actor, group_by: GroupBy,
