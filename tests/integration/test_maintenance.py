@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from incucare.adapters.db.tables import AuditRecord, ServiceVisit
+from incucare.adapters.db.tables import AuditRecord, PartUsage, ServiceVisit
 from incucare.adapters.db.tables_care import PreventiveVisit
 from incucare.config import Settings
 from incucare.domain.model import ContractKind, Role
@@ -189,3 +189,32 @@ def test_due_visits_are_jobs_in_the_route_plan(session_factory: sessionmaker[Ses
         assert [(stop.visit_id, stop.number) for stop in stops] == [(visit_id, f"PM-{visit_id}")]
         assert stops[0].arrive.hour >= 8 and stops[0].leave.hour < 18
         assert plan.unplanned == ()
+
+
+def test_history_recorded_elsewhere_counts_as_done_and_against_the_quota(
+        session_factory: sessionmaker[Session], clock: FakeClock, ivf_agreement: int, world: World) -> None:
+    device = world.devices["SN-IVF-002"]
+    with session_factory() as s:
+        # an inspection on 20 Nov with a new HEPA filter, recorded by field work (not by this schedule)
+        visit = ServiceVisit(device_id=device, kind="preventive", started_at=clock.now.replace(day=20),
+                             ended_at=clock.now.replace(day=20), summary="巡检")
+        s.add(visit)
+        s.flush()
+        s.add(PartUsage(device_id=device, visit_id=visit.id, part_number="PN-HEPA-01", part_name="HEPA 过滤器",
+                        quantity=1, used_at=clock.now.replace(day=20)))
+        s.commit()
+        generate_visits(s, now=clock.now)
+        s.commit()
+        ivf = s.scalars(select(PreventiveVisit).where(PreventiveVisit.contract_id == ivf_agreement)).all()
+        # HEPA is not due again this agreement; the next monthly inspection is 20 Dec, the second of 2 visits
+        assert [(v.due_date, v.tasks, v.status) for v in ivf] == [(date(2026, 12, 20), ["inspection"], "planned")]
+        clock.advance(days=30)
+        done = s.get(PreventiveVisit, ivf[0].id)
+        assert done is not None
+        done.status, done.completed_at = "done", clock.now  # the quota of 2 is now used up
+        s.commit()
+        generate_visits(s, now=clock.advance(days=5))  # 1 Jan: the 27 Jan inspection is within the horizon
+        s.commit()
+        statuses = s.scalars(select(PreventiveVisit.status).where(PreventiveVisit.contract_id == ivf_agreement)
+                             .order_by(PreventiveVisit.due_date)).all()
+        assert list(statuses) == ["done", "flagged"]

@@ -18,6 +18,7 @@ from incucare.domain.maintenance import (
     next_due,
     plan_for,
     schedule,
+    task_of_part,
 )
 from incucare.domain.model import Co2SensorType, CustomerKind
 
@@ -162,3 +163,12 @@ def test_a_long_horizon_plans_the_next_visit_at_once_without_dragging_later_task
     assert schedule(YEAR, [device], today=date(2026, 1, 27)).new == ()  # 27 Feb is 31 days away
     result = schedule(YEAR, [device], today=date(2026, 1, 27), horizon_days=3660)
     assert [(v.due, v.tasks) for v in result.new] == [(date(2026, 2, 27), (INS,))]  # calibration waits for July
+
+
+@pytest.mark.parametrize(("number", "name", "task"), [
+    ("PN-HEPA-01", "HEPA 过滤器 (HEPA filter)", H), ("PN-CO2-IR-01", "IR CO2 传感器 (IR CO2 sensor)", S),
+    ("PN-CO2-TC-01", "", S), ("IR-CO2-01", "红外CO2传感器", S), ("CAL-GAS-5", "5% CO2标准气", None),
+    ("PN-GSK-160", "内门密封条 (door gasket)", None),
+])
+def test_fitted_parts_count_as_replacements(number: str, name: str, task: PmTask | None) -> None:
+    assert task_of_part(number, name) is task

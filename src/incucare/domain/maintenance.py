@@ -252,6 +252,20 @@ def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: d
     return Schedule(tuple(new), tuple(joins))
 
 
+PREVENTIVE_VISIT_KINDS = frozenset({"preventive", "inspection"})
+"""``service_visits.kind`` values that count as an inspection done (field work, the demo, completed visits)."""
+
+
+def task_of_part(number: str, name: str) -> PmTask | None:
+    """Which replacement task fitting this spare part fulfils: a HEPA filter or a CO2 sensor (else None)."""
+    text = f"{number} {name}".upper()
+    if "HEPA" in text:
+        return PmTask.HEPA_FILTER
+    if "CO2" in text and ("SENSOR" in text or "传感器" in text or "-IR-" in text or "-TC-" in text):
+        return PmTask.CO2_SENSOR
+    return None
+
+
 def due_state(*, window_start: date, window_end: date, today: date) -> DueState:
     """Upcoming before its window, due inside it, overdue after it."""
     if today < window_start:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, false, func, select, true
@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session, joinedload
 from incucare.adapters.db.tables import (
     Calibration,
     Contract,
+    ContractDevice,
     Customer,
     Device,
+    PartUsage,
     ServiceVisit,
     Ticket,
     WorkReport,
@@ -32,6 +34,7 @@ from incucare.domain.errors import Conflict, NotFound, PermissionDenied, Validat
 from incucare.domain.maintenance import (
     HORIZON_DAYS,
     OPEN_VISIT_STATUSES,
+    PREVENTIVE_VISIT_KINDS,
     Agreement,
     DeviceHistory,
     DueState,
@@ -41,6 +44,7 @@ from incucare.domain.maintenance import (
     due_state,
     plan_for,
     schedule,
+    task_of_part,
 )
 from incucare.domain.model import Co2SensorType, ContractKind, CustomerKind, DeviceStatus, Role
 from incucare.domain.scope import Scope
@@ -80,10 +84,49 @@ def _open_statuses() -> list[str]:
     return [s.value for s in OPEN_VISIT_STATUSES]
 
 
-def _quota_used(session: Session, contract_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(PreventiveVisit).where(
-        PreventiveVisit.contract_id == contract_id,
+def _quota_used(session: Session, contract: Contract) -> int:
+    """Visits the agreement has used: planned and done preventive visits, plus preventive service visits to
+    its devices during its term that were recorded outside this schedule (field work, history)."""
+    planned = session.scalar(select(func.count()).select_from(PreventiveVisit).where(
+        PreventiveVisit.contract_id == contract.id,
         PreventiveVisit.status.in_([VisitStatus.PLANNED.value, VisitStatus.DONE.value]))) or 0
+    linked = select(PreventiveVisit.service_visit_id).where(PreventiveVisit.service_visit_id.is_not(None))
+    covered = select(ContractDevice.device_id).where(ContractDevice.contract_id == contract.id)
+    start = datetime.combine(contract.start_date, time.min, DEFAULT_ZONE)
+    end = datetime.combine(contract.end_date + timedelta(days=1), time.min, DEFAULT_ZONE)
+    recorded = session.scalar(select(func.count()).select_from(ServiceVisit).where(
+        ServiceVisit.kind.in_(sorted(PREVENTIVE_VISIT_KINDS)), ServiceVisit.device_id.in_(covered),
+        ServiceVisit.started_at >= start, ServiceVisit.started_at < end, ServiceVisit.id.not_in(linked))) or 0
+    return planned + recorded
+
+
+def _later(book: dict[PmTask, date], task: PmTask, day: date) -> None:
+    if book.get(task, date.min) < day:
+        book[task] = day
+
+
+def _recorded_work(session: Session, ids: list[int]) -> dict[int, dict[PmTask, date]]:
+    """What the device history says was done, whoever recorded it: inspections (preventive service visits),
+    calibrations (calibration records) and HEPA filter / CO2 sensor replacements (parts fitted)."""
+    done: dict[int, dict[PmTask, date]] = defaultdict(dict)
+    for device_id, at in session.execute(
+            select(ServiceVisit.device_id, func.max(func.coalesce(ServiceVisit.ended_at, ServiceVisit.started_at)))
+            .where(ServiceVisit.device_id.in_(ids), ServiceVisit.kind.in_(sorted(PREVENTIVE_VISIT_KINDS)))
+            .group_by(ServiceVisit.device_id)):
+        if at is not None:
+            _later(done[device_id], PmTask.INSPECTION, local_day(at))
+    for device_id, at in session.execute(select(Calibration.device_id, func.max(Calibration.performed_at))
+                                         .where(Calibration.device_id.in_(ids)).group_by(Calibration.device_id)):
+        if at is not None:
+            _later(done[device_id], PmTask.CALIBRATION, local_day(at))
+    for device_id, number, name, at in session.execute(
+            select(PartUsage.device_id, PartUsage.part_number, PartUsage.part_name, func.max(PartUsage.used_at))
+            .where(PartUsage.device_id.in_(ids))
+            .group_by(PartUsage.device_id, PartUsage.part_number, PartUsage.part_name)):
+        task = task_of_part(number, name)
+        if task is not None and at is not None:
+            _later(done[device_id], task, local_day(at))
+    return done
 
 
 def _histories(session: Session, contract: Contract, devices: list[Device]) -> list[DeviceHistory]:
@@ -91,19 +134,14 @@ def _histories(session: Session, contract: Contract, devices: list[Device]) -> l
     visits = list(session.scalars(select(PreventiveVisit).where(
         PreventiveVisit.contract_id == contract.id, PreventiveVisit.device_id.in_(ids))
         .order_by(PreventiveVisit.id)))
-    last_done: dict[int, dict[PmTask, date]] = defaultdict(dict)
+    last_done = _recorded_work(session, ids)
     open_visit: dict[int, PreventiveVisit] = {}
     for visit in visits:
         if visit.status == VisitStatus.DONE.value and visit.completed_at is not None:
-            done = local_day(visit.completed_at)
             for raw in visit.tasks:
-                task = PmTask(raw)
-                if last_done[visit.device_id].get(task, date.min) < done:
-                    last_done[visit.device_id][task] = done
+                _later(last_done[visit.device_id], PmTask(raw), local_day(visit.completed_at))
         elif visit.status in _open_statuses():
             open_visit.setdefault(visit.device_id, visit)
-    calibrated = dict(session.execute(select(Calibration.device_id, func.max(Calibration.performed_at))
-                                      .where(Calibration.device_id.in_(ids)).group_by(Calibration.device_id)).all())
     customer = contract.customer
     histories = []
     for device in devices:
@@ -114,8 +152,6 @@ def _histories(session: Session, contract: Contract, devices: list[Device]) -> l
         anchors: dict[PmTask, date] = {}
         if device.install_date is not None:
             anchors[PmTask.HEPA_FILTER] = anchors[PmTask.CO2_SENSOR] = device.install_date
-        if calibrated.get(device.id) is not None:
-            anchors[PmTask.CALIBRATION] = local_day(calibrated[device.id])
         current = open_visit.get(device.id)
         histories.append(DeviceHistory(
             device_id=device.id, plan=plan, last_done=last_done.get(device.id, {}), anchors=anchors,
@@ -129,7 +165,7 @@ def _promote_flagged(session: Session, actor: Actor, contract: Contract, now: da
     if contract.visit_quota is None:
         remaining = None
     else:
-        remaining = contract.visit_quota - _quota_used(session, contract.id)
+        remaining = contract.visit_quota - _quota_used(session, contract)
         if remaining <= 0:
             return 0
     flagged = list(session.scalars(select(PreventiveVisit).where(
@@ -164,7 +200,7 @@ def generate_for_contract(session: Session, contract: Contract, *, now: datetime
         return report
     try:
         agreement = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
-                              quota=contract.visit_quota, used=_quota_used(session, contract.id))
+                              quota=contract.visit_quota, used=_quota_used(session, contract))
         result = schedule(agreement, _histories(session, contract, devices), today=today, horizon_days=horizon_days)
     except PlanError as exc:
         report.errors.append(f"{contract.number}: {exc}")
