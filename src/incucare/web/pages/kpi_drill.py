@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from incucare.domain.errors import ValidationFailed
 from incucare.domain.kpi import HIGHER_IS_BETTER, PARTS, UNITS, GroupBy, Metric
+from incucare.domain.model import Role
 from incucare.services import kpi as svc
 from incucare.web.pages.context import PageDep
 from incucare.web.pages.routes import _pager
@@ -87,6 +88,11 @@ def _common(page: PageDep) -> dict[str, Any]:
             "mlabel": lambda m: m.label(page.lang), "PARTS": PARTS}
 
 
+def _default_grouping(page: PageDep) -> str:
+    """Regions for staff and partners; a customer's own figures by model."""
+    return (GroupBy.MODEL if page.actor.role is Role.CUSTOMER else GroupBy.REGION).value
+
+
 @router.get("/kpis")
 def kpi_table(page: PageDep, request: Request) -> Response:
     """The KPI table of a period by group; every cell links to the tickets behind it."""
@@ -94,7 +100,7 @@ def kpi_table(page: PageDep, request: Request) -> Response:
     today = page.request.app.state.clock().astimezone(page.zone).date()
     start = _day(q.get("from"), "from", today.replace(day=1))
     end = _day(q.get("to"), "to", today)
-    group_by = q.get("group_by") or GroupBy.REGION.value
+    group_by = q.get("group_by") or _default_grouping(page)
     report = svc.compute_kpis(page.uow.session, page.actor, start=start, end=end, group_by=group_by,
                               now=page.request.app.state.clock(), filters=_filters(request), zone=page.zone,
                               lang=page.lang)
@@ -113,8 +119,9 @@ def kpi_tickets(page: PageDep, request: Request) -> Response:
     offset = _int(q.get("offset"), "offset") or 0
     drill = svc.tickets_behind(page.uow.session, page.actor, metric=q.get("metric") or "", part=q.get("part") or None,
                                group=q.get("group", "*"), start=start, end=end,
-                               group_by=q.get("group_by") or GroupBy.REGION.value, now=page.request.app.state.clock(),
-                               filters=_filters(request), limit=50, offset=offset, zone=page.zone, lang=page.lang)
+                               group_by=q.get("group_by") or _default_grouping(page),
+                               now=page.request.app.state.clock(), filters=_filters(request), limit=50, offset=offset,
+                               zone=page.zone, lang=page.lang)
     base = {k: v for k, v in q.items() if k not in ("part", "offset", "lang")}
     part_links = [(name, len(drill.figure.tickets.get(name, ())), f"/kpis/tickets?{urlencode({**base, 'part': name})}")
                   for name in PARTS[drill.figure.metric]]
