@@ -1,4 +1,5 @@
-"""The audit hash chain (pure): sealing, and verification naming the first altered, missing or reordered record."""
+"""The audit hash chain (pure): sealing, and verification naming the first altered, missing or reordered record;
+and the signature rules (who may sign what, the manifest)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from incucare.domain.audit_chain import GENESIS, Entry, canonical_json, entry_hash, plain, seal, utc_iso, verify
+from incucare.domain.errors import PermissionDenied, ValidationFailed
+from incucare.domain.model import Role
+from incucare.domain.signatures import Meaning, RecordKind, check_may_sign, content_hash, manifest
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
@@ -97,3 +101,43 @@ def test_plain_gives_what_json_gives_back():
     assert plain({1: (1, 2), "t": T0, "b": b"ab"}) == {
         "1": [1, 2], "t": "2026-12-01T02:00:00.000000Z",
         "b": {"sha256": "fb8e20fc2e4c3f248c60c39bd652f3c1347298bb977b8b4d5903b85055620603", "bytes": 2}}
+
+
+# ---------------------------------------------------------------- who may sign what (domain.signatures)
+
+
+K, M, R = RecordKind, Meaning, Role
+
+
+@pytest.mark.parametrize("kind,meaning,role,author,approvable,error", [
+    (K.WORK_REPORT, M.PERFORMED, R.ENGINEER, True, True, None),
+    (K.WORK_REPORT, M.PERFORMED, R.PARTNER, True, True, None),
+    (K.WORK_REPORT, M.PERFORMED, R.SERVICE_MANAGER, False, True, PermissionDenied),
+    (K.WORK_REPORT, M.REVIEWED, R.HQ_EXPERT, False, True, None),
+    (K.WORK_REPORT, M.REVIEWED, R.HQ_EXPERT, True, True, PermissionDenied),  # four eyes
+    (K.WORK_REPORT, M.REVIEWED, R.ENGINEER, False, True, PermissionDenied),
+    (K.WORK_REPORT, M.APPROVED, R.SERVICE_MANAGER, False, True, None),
+    (K.WORK_REPORT, M.APPROVED, R.HQ_EXPERT, False, True, PermissionDenied),
+    (K.CALIBRATION, M.APPROVED, R.ADMIN, False, True, ValidationFailed),
+    (K.QUALITY_CLAIM, M.PERFORMED, R.ADMIN, False, True, ValidationFailed),
+    (K.QUALITY_CLAIM, M.APPROVED, R.SERVICE_MANAGER, True, True, None),  # the approver signs the approval
+    (K.QUALITY_CLAIM, M.APPROVED, R.SERVICE_MANAGER, True, False, ValidationFailed),
+    (K.WORK_REPORT, M.PERFORMED, R.CUSTOMER, True, True, PermissionDenied),
+    (K.CALIBRATION, M.PERFORMED, R.AGENT, True, True, PermissionDenied),
+])
+def test_who_may_sign_what(kind, meaning, role, author, approvable, error):
+    if error is None:
+        check_may_sign(kind, meaning, role=role, is_author=author, approvable=approvable)
+    else:
+        with pytest.raises(error):
+            check_may_sign(kind, meaning, role=role, is_author=author, approvable=approvable)
+
+
+def test_the_manifest_binds_signer_meaning_time_and_content():
+    base = {"kind": K.CALIBRATION, "record_id": 3, "revision": 1, "content_sha": content_hash({"as_left": 5.05}),
+            "signer_id": 7, "signer_name": "王工", "meaning": M.PERFORMED, "signed_at": T0}
+    one = manifest(**base)
+    assert len(one) == 64 and one == manifest(**base)
+    for field, other in [("content_sha", content_hash({"as_left": 5.02})), ("signer_id", 8), ("meaning", M.REVIEWED),
+                         ("signed_at", T0 + timedelta(seconds=1)), ("revision", 2)]:
+        assert manifest(**{**base, field: other}) != one
