@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.adapters.db.tables import AuditRecord, Customer, Device, DeviceModel
@@ -79,13 +79,14 @@ def _set_status(value: FleetStatus) -> None:
 
 
 def fleet(session: Session, *, anchor: datetime, size: int = SIZE) -> list[FleetDevice]:
-    """The demo fleet: the demo IVF centre's in-service devices first, then others by id; faults injected
-    into the second (slow CO2 leak) and third (drifting CO2 sensor) devices, anchored at ``anchor``."""
-    order = case((Customer.code == DEMO_CUSTOMER_CODE, 0), else_=1)
-    rows = session.execute(
-        select(Device.id, Device.serial, DeviceModel.tri_gas, Device.firmware_version)
-        .join(DeviceModel, DeviceModel.id == Device.model_id).join(Customer, Customer.id == Device.customer_id)
-        .where(Device.status == DeviceStatus.IN_SERVICE.value).order_by(order, Device.id).limit(size)).all()
+    """The demo fleet: the demo IVF centre's in-service devices (up to ``size - size // 3``), the rest from
+    other customers (other models, no O2) by id; faults injected into the second (slow CO2 leak) and third
+    (drifting CO2 sensor) devices, anchored at ``anchor``."""
+    query = (select(Device.id, Device.serial, DeviceModel.tri_gas, Device.firmware_version)
+             .join(DeviceModel, DeviceModel.id == Device.model_id).join(Customer, Customer.id == Device.customer_id)
+             .where(Device.status == DeviceStatus.IN_SERVICE.value).order_by(Device.id))
+    own = session.execute(query.where(Customer.code == DEMO_CUSTOMER_CODE).limit(size - size // 3)).all()
+    rows = [*own, *session.execute(query.where(Customer.code != DEMO_CUSTOMER_CODE).limit(size - len(own))).all()]
     serials = [r.serial for r in rows]
     faults: dict[str, list[Fault]] = {}
     if len(serials) > 1:
@@ -238,11 +239,10 @@ class DemoFleetRunner:
                     self._publisher = None
             if self._publisher is not None and self._publisher.connected:
                 return "mqtt"
-        if subscriber.kind != "mqtt" or not subscriber.connected:
+        if subscriber.kind != "inproc" and not (subscriber.kind == "mqtt" and subscriber.connected):
             telemetry_ingest.set_transport_status(
                 "inproc", connected=True, since=self.clock(),
-                detail=("demo fleet feeds ingest in-process; MQTT: " + subscriber.detail) if subscriber.detail
-                else "demo fleet feeds ingest in-process (no MQTT broker connected)")
+                detail=f"MQTT: {subscriber.detail}" if subscriber.detail else "no MQTT subscriber connected")
         return "inproc"
 
     def _detail(self, transport: str) -> str:

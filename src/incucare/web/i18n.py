@@ -802,6 +802,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mon.demo_fleet": ("演示设备群", "Demo fleet"),
     "mon.demo_running": ("运行中:{n} 台设备,经 {via} 上报", "running: {n} devices publishing via {via}"),
     "mon.demo_stopped": ("未运行", "not running"),
+    "mon.via.mqtt": ("MQTT", "MQTT"),
+    "mon.via.inproc": ("进程内直接写入", "in-process ingest"),
     "mon.summary": ("在线 {online} 台 · 离线 {offline} 台", "{online} online · {offline} offline"),
     "mon.online": ("在线", "Online"),
     "mon.offline": ("离线", "Offline"),
