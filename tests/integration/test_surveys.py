@@ -139,3 +139,22 @@ def test_open_ticket_has_no_survey(client: TestClient, login: Login) -> None:
     assert r.status_code == 201
     missing = client.get(f"/api/v1/tickets/{r.json()['id']}/survey", headers=login("agent"))
     assert missing.status_code == 404
+
+
+def test_the_customer_rates_from_the_ticket_page(client: TestClient, login: Login,
+                                                 session_factory: sessionmaker[Session]) -> None:
+    from tests.integration.test_parts_pages import _login
+
+    ticket_id = close_ticket(client, login, email="")
+    csrf = _login(client, "gmpuser")
+    page = client.get(f"/tickets/{ticket_id}")
+    assert page.status_code == 200 and "评价本次服务 / Rate this service" in page.text
+    r = client.post(f"/tickets/{ticket_id}/survey", data={"csrf": csrf, "speed": "4", "competence": "5",
+                                                          "communication": "", "comment": ""})
+    assert r.status_code == 200 and "沟通" in r.text  # back on the ticket page, told which aspect is missing
+    with session_factory() as s:
+        assert s.scalar(select(Survey.answered_at).where(Survey.ticket_id == ticket_id)) is None
+    r = client.post(f"/tickets/{ticket_id}/survey", data={"csrf": csrf, "speed": "4", "competence": "5",
+                                                          "communication": "5", "comment": "好"})
+    assert r.status_code == 200 and "感谢您的评价" in r.text
+    assert 'data-testid="survey-result"' in r.text and "4.7" in r.text
