@@ -5,6 +5,8 @@ emptying cylinder is forecast from the recorded gas supply."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -18,6 +20,7 @@ from incucare.domain import fleet_sim as fs
 from incucare.domain.prefailure import DeviceState, FindingKind
 from incucare.services import prefailure
 from incucare.services.context import SYSTEM
+from tests.world import PASSWORD
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 SERIAL = "SN-GMP-001"
@@ -195,3 +198,36 @@ def test_states_are_written_when_a_feature_completes_or_partial_sums_age_not_eve
         stored = row.version
     # ... so the cached copy is stale: it is reloaded from the row, and the next write continues from there
     assert version_after(140) == stored + 1
+
+
+def _csrf(text: str) -> str:
+    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', text)
+    assert match is not None
+    return match.group(1)
+
+
+def _login_page(client, username: str) -> str:
+    client.post("/logout")
+    page = client.get("/login")
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
+    assert r.status_code == 200, r.text
+    return _csrf(r.text)
+
+
+def test_the_device_page_shows_the_finding_in_both_languages_and_staff_dismiss_it_there(
+        client, session_factory, world):
+    fid = _leak_finding(session_factory, world)
+    device_id = world.devices[SERIAL]
+    _login_page(client, "gmpuser")  # the customer sees it, without the staff form
+    page = client.get(f"/devices/{device_id}?lang=en")
+    assert page.status_code == 200 and 'data-testid="finding-co2_leak"' in page.text
+    assert "CO2 injection per door-closed hour rose" in html.unescape(page.text)
+    assert 'data-testid="finding-dismiss"' not in page.text
+    csrf = _login_page(client, "agent")
+    page = client.get(f"/devices/{device_id}?lang=zh")
+    assert "关门稳定状态下 CO2 注气时间" in html.unescape(page.text) and 'data-testid="finding-dismiss"' in page.text
+    r = client.post(f"/findings/{fid}/decision", data={"decision": "dismiss", "note": "减压阀接头已紧固", "csrf": csrf})
+    assert r.status_code == 200 and "预警已驳回" in r.text, r.text[-500:]
+    assert _findings(session_factory, device_id)[0].status == "dismissed"
+    r = client.post(f"/findings/{fid}/decision", data={"decision": "dismiss", "note": "x", "csrf": "forged"})
+    assert r.status_code == 200 and _findings(session_factory, device_id)[0].note == "减压阀接头已紧固"

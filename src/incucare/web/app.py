@@ -132,8 +132,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(surveys_api.router)
     app.include_router(maintenance_api.router)
     from incucare.web.api import findings as findings_api
+    from incucare.web.pages import findings as findings_pages
 
     app.include_router(findings_api.router)
+    app.include_router(findings_pages.router)
 
     from incucare.web.pages import dashboards as dashboard_pages
     from incucare.web.pages import fieldwork as fieldwork_pages
