@@ -232,3 +232,30 @@ def test_bad_arguments_are_refused() -> None:
         DeviceSimulator(DeviceProfile("X"), seed=1, start=START, interval_s=0)
     with pytest.raises(ValueError, match="timezone"):
         DeviceSimulator(DeviceProfile("X"), seed=1, start=START.replace(tzinfo=None))
+
+
+def test_cli_fault_and_duration_syntax() -> None:
+    from incucare.cli_simulate import parse_fault, parse_span
+
+    assert parse_span("90s") == timedelta(seconds=90) and parse_span("-2d") == timedelta(days=-2)
+    assert parse_span("15m") == timedelta(minutes=15) and parse_span("3") == timedelta(seconds=3)
+    serial, leak = parse_fault("SN1:co2_leak:-2d:10", start=START)
+    assert serial == "SN1" and leak == Fault(FaultKind.CO2_LEAK, START - timedelta(days=2), days_to_failure=10)
+    assert parse_fault("SN1:门未关:1h:45m", start=START)[1] == Fault(
+        FaultKind.DOOR_LEFT_OPEN, START + timedelta(hours=1), duration=timedelta(minutes=45))
+    assert parse_fault("SN1:co2_sensor_drift::-0.05", start=START)[1].drift_pct_per_day == -0.05
+    for bad in ("SN1", ":co2_leak", "SN1:melted", "SN1:co2_leak:soon"):
+        with pytest.raises(ValueError):
+            parse_fault(bad, start=START)
+
+
+def test_every_emitted_fault_code_is_labelled() -> None:
+    from incucare.domain.fleet_sim import FIRMWARE_CODES
+
+    faults = (Fault(FaultKind.POWER_LOSS, START + timedelta(hours=1)),
+              Fault(FaultKind.GAS_OUT, START + timedelta(hours=2)),
+              Fault(FaultKind.WATER_LOW, START + timedelta(hours=3)))
+    readings = simulate(DeviceProfile("SIM-C", faults=faults[1:]), START, START + timedelta(hours=5), seed=SEED)
+    readings += simulate(DeviceProfile("SIM-C", faults=faults[:1]), START, START + timedelta(hours=2), seed=SEED)
+    codes = {c for r in readings for c in r.fault_codes}
+    assert codes == {"E31", "E50", "E61"} and codes <= set(FIRMWARE_CODES)
