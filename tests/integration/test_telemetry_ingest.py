@@ -89,7 +89,7 @@ def test_minute_aggregates_fold_several_batches(session_factory, world, clock):
         m = s.scalars(select(TelemetryMinute)).one()
     assert (m.n, m.temp_c_n, m.temp_c_min, m.temp_c_max) == (3, 3, 36.0, 38.0)
     assert m.temp_c_sum == pytest.approx(111.0) and m.co2_pct_n == 0 and m.co2_pct_min is None
-    assert (m.door_samples, m.door_open_samples, m.door_open_s) == (3, 2, 20.0)
+    assert (m.door_samples, m.door_open_samples, m.door_open_s) == (3, 2, 40.0)  # 2 of 3 samples: 40 s
     assert m.co2_valve_open_s == pytest.approx(3.5)
 
 

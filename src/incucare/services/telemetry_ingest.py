@@ -17,18 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from incucare.adapters.db import telemetry_store as store
 from incucare.adapters.db.tables import Device
 from incucare.adapters.db.tables_telemetry import (
     AGG_FIELDS,
     DeviceTwin,
     TelemetryDeadLetter,
-    TelemetryMinute,
-    TelemetryReading,
 )
 from incucare.domain.telemetry import Reading, TelemetryError, parse_payload
 from incucare.services import alarms, prefailure
@@ -183,7 +181,7 @@ def store_batch(session: Session, messages: Sequence[InboundTelemetry], *, now: 
         report.duplicates = report.readings
         session.flush()
         return report
-    inserted = _insert_readings(session, [rows[k] for k in sorted(rows)])
+    inserted = store.insert_readings(session, [rows[k] for k in sorted(rows)])
     report.stored = len(inserted)
     report.duplicates = report.readings - report.stored
     batch: dict[int, list[Reading]] = defaultdict(list)
@@ -193,8 +191,8 @@ def store_batch(session: Session, messages: Sequence[InboundTelemetry], *, now: 
         batch[key[0]].append(reading)
         sources[key[0]] = (source, received_at)
     if batch:
-        previous = _update_twins(session, batch, sources)
-        _update_minutes(session, batch, previous)
+        store.upsert_twins(session, _twin_rows(batch, sources))
+        store.upsert_minutes(session, _minute_rows(batch))
         _run_hooks(session, batch, now=now)
     session.flush()
     return report
@@ -233,43 +231,16 @@ def _row(device_id: int, r: Reading, received_at: datetime) -> dict[str, Any]:
             "fault_codes": list(r.fault_codes) if r.fault_codes else None, "fw": r.fw, "received_at": received_at}
 
 
-def _insert_fn(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def _insert_readings(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int, datetime]]:
-    """Insert-or-ignore; returns the keys actually inserted (duplicates are not counted twice anywhere)."""
-    table = TelemetryReading.__table__
-    stmt = (_insert_fn(session)(table).on_conflict_do_nothing(index_elements=["device_id", "ts"])
-            .returning(table.c.device_id, table.c.ts))
-    inserted: set[tuple[int, datetime]] = set()
-    for start in range(0, len(rows), 1000):
-        result = session.execute(stmt, rows[start:start + 1000])
-        inserted.update((d, t) for d, t in result)
-    return inserted
-
-
-def _update_twins(session: Session, batch: Mapping[int, Sequence[Reading]],
-                  sources: Mapping[int, tuple[str, datetime]]) -> dict[int, datetime]:
-    """Merge the newest values into each twin; returns each device's previous last_seen (for door time)."""
-    existing = {t.device_id: t for t in session.scalars(
-        select(DeviceTwin).where(DeviceTwin.device_id.in_(sorted(batch))))}
-    previous: dict[int, datetime] = {}
-    rows: list[dict[str, Any]] = []
+def _twin_rows(batch: Mapping[int, Sequence[Reading]], sources: Mapping[int, tuple[str, datetime]]
+               ) -> list[dict[str, Any]]:
+    """Per device, its newest instant and the last value of every field seen in the batch (merged into the
+    stored twin in SQL, so a field a message left out keeps its earlier value)."""
+    rows = []
     for device_id in sorted(batch):
         readings = batch[device_id]
-        twin = existing.get(device_id)
-        values: dict[str, Any] = dict(twin.last_values) if twin is not None else {}
-        last_seen = twin.last_seen if twin is not None else None
-        fw = twin.fw if twin is not None else None
-        if last_seen is not None:
-            previous[device_id] = last_seen
-        newest = readings[-1]
-        if last_seen is not None and newest.ts <= last_seen:
-            continue  # late, buffered data: stored and aggregated, but the twin already knows newer
+        values: dict[str, Any] = {}
+        fw = None
         for reading in readings:
-            if last_seen is not None and reading.ts <= last_seen:
-                continue
             for name in TWIN_FIELDS:
                 value = getattr(reading, name)
                 if name == "fault_codes":
@@ -277,32 +248,26 @@ def _update_twins(session: Session, batch: Mapping[int, Sequence[Reading]],
                 elif value is not None:
                     values[name] = value
             fw = reading.fw or fw
+        newest = readings[-1]
         values["ts"] = newest.ts.isoformat()
         source, received_at = sources[device_id]
         rows.append({"device_id": device_id, "last_seen": newest.ts, "received_at": received_at, "online": True,
                      "last_values": values, "fw": fw, "transport": source})
-    if rows:  # upsert guarded by last_seen: a concurrent worker's newer state is never overwritten
-        table = DeviceTwin.__table__
-        stmt = _insert_fn(session)(table)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["device_id"],
-            set_={c: excluded[c] for c in ("last_seen", "received_at", "online", "last_values", "fw", "transport")},
-            where=table.c.last_seen < excluded.last_seen)
-        session.execute(stmt, rows)
-    return previous
+    return rows
 
 
 def _minute(ts: datetime) -> datetime:
     return ts.replace(second=0, microsecond=0)
 
 
-def _update_minutes(session: Session, batch: Mapping[int, Sequence[Reading]], previous: Mapping[int, datetime]
-                    ) -> None:
-    """Fold the new readings into their minute aggregates (upsert, the same SQL on both databases)."""
+def _minute_rows(batch: Mapping[int, Sequence[Reading]]) -> list[dict[str, Any]]:
+    """Partial minute aggregates of the new readings (folded into the stored ones by the upsert).
+
+    Door-open seconds are estimated from the share of samples with the door open (devices sample every few
+    seconds, so the estimate is good to a few seconds a minute); CO2 injection seconds are summed exactly.
+    """
     aggs: dict[tuple[int, datetime], dict[str, Any]] = {}
     for device_id, readings in batch.items():
-        before = previous.get(device_id)
         for reading in readings:
             key = (device_id, _minute(reading.ts))
             agg = aggs.get(key)
@@ -314,44 +279,25 @@ def _update_minutes(session: Session, batch: Mapping[int, Sequence[Reading]], pr
                 if value is None:
                     continue
                 n = agg[f"{name}_n"]
-                agg[f"{name}_min"] = value if n == 0 else min(agg[f"{name}_min"], value)
-                agg[f"{name}_max"] = value if n == 0 else max(agg[f"{name}_max"], value)
-                agg[f"{name}_sum"] = value if n == 0 else agg[f"{name}_sum"] + value
+                if n == 0:
+                    agg[f"{name}_min"] = agg[f"{name}_max"] = agg[f"{name}_sum"] = value
+                else:
+                    agg[f"{name}_min"] = min(agg[f"{name}_min"], value)
+                    agg[f"{name}_max"] = max(agg[f"{name}_max"], value)
+                    agg[f"{name}_sum"] += value
                 agg[f"{name}_n"] = n + 1
             if reading.door_open is not None:
                 agg["door_samples"] += 1
                 if reading.door_open:
                     agg["door_open_samples"] += 1
-                    # the interval ending at this sample counts as open (capped: a gap is not a minute)
-                    gap = (reading.ts - before).total_seconds() if before is not None else 0.0
-                    agg["door_open_s"] += min(max(gap, 0.0), 60.0)
             if reading.co2_valve_open_s:
                 agg["co2_valve_open_s"] += reading.co2_valve_open_s
             if reading.water_low:
                 agg["water_low"] = True
-            if before is None or reading.ts > before:
-                before = reading.ts
-    table = TelemetryMinute.__table__
-    stmt = _insert_fn(session)(table)
-    old = table.c
-    new = stmt.excluded
-    set_: dict[str, ColumnElement[Any]] = {
-        "n": old.n + new.n,
-        "door_samples": old.door_samples + new.door_samples,
-        "door_open_samples": old.door_open_samples + new.door_open_samples,
-        "door_open_s": old.door_open_s + new.door_open_s,
-        "co2_valve_open_s": old.co2_valve_open_s + new.co2_valve_open_s,
-        "water_low": old.water_low | new.water_low,
-    }
-    for name in AGG_FIELDS:
-        o_n, e_n = old[f"{name}_n"], new[f"{name}_n"]
-        for suffix, pick in (("min", "<"), ("max", ">"), ("sum", "+")):
-            o, e = old[f"{name}_{suffix}"], new[f"{name}_{suffix}"]
-            combined = o + e if pick == "+" else case((e.op(pick)(o), e), else_=o)
-            set_[f"{name}_{suffix}"] = case((e_n == 0, o), (o_n == 0, e), else_=combined)
-        set_[f"{name}_n"] = o_n + e_n
-    stmt = stmt.on_conflict_do_update(index_elements=["device_id", "minute"], set_=set_)
-    session.execute(stmt, [aggs[k] for k in sorted(aggs)])
+    for agg in aggs.values():
+        if agg["door_samples"]:
+            agg["door_open_s"] = 60.0 * agg["door_open_samples"] / agg["door_samples"]
+    return [aggs[k] for k in sorted(aggs)]
 
 
 def _empty_minute(device_id: int, minute: datetime) -> dict[str, Any]:

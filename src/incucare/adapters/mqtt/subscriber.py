@@ -67,11 +67,14 @@ class IngestSubscriber:
     def __init__(self, handle: Callable[[Sequence[InboundTelemetry]], object], *, host: str, port: int,
                  group: str = "ingest", client_id: str = "", session_expiry_s: int = 0, batch_max: int = 500,
                  batch_wait_s: float = 0.2, keepalive: int = 30, username: str | None = None,
-                 password: str | None = None, clock: Clock = system_clock) -> None:
+                 password: str | None = None, receive_maximum: int = 20_000, clock: Clock = system_clock) -> None:
         self._handle = handle
         self.host, self.port = host, port
         self.subscription = f"$share/{group}/{TOPIC}" if group else TOPIC
         self._batch_max = batch_max
+        # unacknowledged messages the broker may send us: batches wait for their commit before the ack, and
+        # Mosquitto queues only max_queued_messages (1000) beyond this window, dropping the rest in a burst
+        self._receive_maximum = max(1, min(65535, receive_maximum))
         self._batch_wait = batch_wait_s
         self._keepalive = keepalive
         self._session_expiry = session_expiry_s
@@ -101,7 +104,7 @@ class IngestSubscriber:
                              since=self._clock())
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._session_expiry
-        props.ReceiveMaximum = min(65535, self._batch_max * 4)  # flow control: unacked messages in flight
+        props.ReceiveMaximum = self._receive_maximum
         self._client.connect_async(self.host, self.port, keepalive=self._keepalive,
                                    clean_start=self._session_expiry == 0, properties=props)
         self._client.loop_start()
