@@ -53,12 +53,10 @@ AIR_CO2_PCT = 0.04
 AIR_O2_PCT = 20.9
 ROOM_RH_PCT = 45.0
 
-FIRMWARE_CODES: Mapping[str, tuple[str, str]] = {
-    "E31": ("CO2 供气不足(阀门开启但浓度不升)", "CO2 supply low (valve open, concentration not rising)"),
-    "E50": ("市电中断,电池供电", "Mains power lost, running on battery"),
-    "E61": ("加湿水盘缺水", "Humidity water pan low"),
-}
-"""Fault codes the simulated firmware emits in ``fault_codes`` (the alarm rules map codes to categories)."""
+GAS_LOW_CODE = "E04"
+"""The firmware code for "CO2 inlet pressure low" in the alarm catalogue (``domain.alarms.DEFAULT_FAULTS``),
+emitted once the valve stays open with no gas; power loss and a dry water pan are reported by their own
+fields (``power``, ``water_low``), not by codes."""
 
 
 class FaultKind(LabelledEnum):
@@ -88,7 +86,7 @@ class Fault:
     * ``CO2_SENSOR_DRIFT``: the sensor's offset grows by ``drift_pct_per_day`` (sign included) per day;
       the reading stays at the setpoint, the true CO2 moves the other way, injection changes with it.
     * ``DOOR_LEFT_OPEN``: the door stays open for ``duration`` (default 90 min).
-    * ``POWER_LOSS``: ``battery_min`` minutes on battery (heater and valves off, power="battery", code E50),
+    * ``POWER_LOSS``: ``battery_min`` minutes on battery (heater and valves off, power="battery"),
       then silence until ``start + duration`` (None: never back).
     * ``GAS_OUT``: the cylinder is empty at ``start``; its flow weakens over the two hours before.
     * ``WATER_LOW``: the water pan runs dry from ``start``: water_low is reported and humidity sinks.
@@ -467,13 +465,9 @@ class DeviceSimulator:
             if power != "off":
                 p = self.phys
                 codes: list[str] = []
-                if power == "battery":
-                    codes.append("E50")
                 if self._gas_factor(t) <= 0.0 and self._acc_valve_s > 0.5 * self._acc_s:
-                    codes.append("E31")
+                    codes.append(GAS_LOW_CODE)
                 water_low = self._water_low(t)
-                if water_low:
-                    codes.append("E61")
                 acc = self._acc_s or 1.0
                 out.append(Reading(
                     serial=sp.serial,
