@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from benchmarks import (
+    bench_alarms,
     bench_api,
     bench_detection,
     bench_dispatch,
@@ -19,7 +20,8 @@ from benchmarks import (
 
 SUITES = {"api": bench_api.main, "sla_deadlines": bench_sla_deadlines.main, "sla_sweep": bench_sla_sweep.main,
           "triage": bench_triage.main, "kb": bench_kb.main, "vrptw": bench_vrptw.main, "trsp": bench_trsp.main,
-          "dispatch": bench_dispatch.main, "kpi": bench_kpi.main, "detection": bench_detection.main}
+          "dispatch": bench_dispatch.main, "kpi": bench_kpi.main, "detection": bench_detection.main,
+          "alarms": bench_alarms.main}
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,8 @@ unacknowledged critical alarms run in the background round, driven by ``now``.
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,14 +71,30 @@ NOTE_MAX = 1000
 # ------------------------------------------------------------------------------------------ profiles
 
 
-def _profiles(session: Session) -> dict[int | None, Profile]:
-    """Every stored profile by model id (None: the fleet default); a handful of rows, read once per batch."""
+PROFILE_TTL_S = 10.0
+"""Profiles are cached per database for this long: one round trip less per ingest batch. An edit made in this
+process applies at once; one made by another process within this many seconds."""
+_profile_cache: weakref.WeakKeyDictionary[Any, tuple[float, dict[int | None, Profile]]] = weakref.WeakKeyDictionary()
+
+
+def _engine_of(session: Session) -> Any:
+    bind = session.get_bind()
+    return getattr(bind, "engine", bind)
+
+
+def _profiles(session: Session, *, fresh: bool = False) -> dict[int | None, Profile]:
+    """Every stored profile by model id (None: the fleet default); a handful of rows, cached briefly."""
+    engine = _engine_of(session)
+    hit = _profile_cache.get(engine)
+    if hit is not None and not fresh and time.monotonic() - hit[0] < PROFILE_TTL_S:
+        return hit[1]
     out: dict[int | None, Profile] = {}
     for row in session.scalars(select(AlarmProfile)):
         try:
             out[row.model_id] = profile_from_dict(row.config)
         except ValidationFailed:
             log.error("alarm profile %s is invalid; using the defaults", row.id)
+    _profile_cache[engine] = (time.monotonic(), out)
     return out
 
 
@@ -92,7 +110,7 @@ def get_profile(session: Session, actor: Actor, model_id: int | None) -> tuple[P
     if model_id is not None and session.get(DeviceModel, model_id) is None:
         raise NotFound(f"device model {model_id} not found", zh=f"未找到设备型号 {model_id}")
     row = session.scalar(select(AlarmProfile).where(_model_is(model_id)))
-    profiles = _profiles(session)
+    profiles = _profiles(session, fresh=True)
     return _profile_of(profiles, model_id), row
 
 
@@ -122,6 +140,7 @@ def put_profile(session: Session, actor: Actor, model_id: int | None, config: Ma
     else:
         row.config, row.updated_at, row.updated_by = new, now, actor.name
     session.flush()
+    _profile_cache.pop(_engine_of(session), None)
     changes = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
     record_change(session, actor, at=now, entity="alarm_profile", entity_id=model_id or "default",
                   action="update" if old else "create", changes=changes)
@@ -156,10 +175,11 @@ def _write_states(session: Session, changed: Mapping[int, dict[str, Any]], had_r
                         .execution_options(synchronize_session=False))
     if keep:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(AlarmRuleState)
-        session.execute(stmt.on_conflict_do_update(index_elements=["device_id"],
-                                                   set_={"state": stmt.excluded.state,
-                                                         "updated_at": stmt.excluded.updated_at}), keep)
+        for start in range(0, len(keep), 500):  # one multi-row statement per 500 (3 parameters a row)
+            stmt = insert(AlarmRuleState).values(keep[start:start + 500])
+            session.execute(stmt.on_conflict_do_update(index_elements=["device_id"],
+                                                       set_={"state": stmt.excluded.state,
+                                                             "updated_at": stmt.excluded.updated_at}))
 
 
 def on_readings(session: Session, batch: Mapping[int, Sequence[Reading]], *, now: datetime) -> None:
@@ -209,11 +229,7 @@ def apply_signal(session: Session, device_id: int, profile: Profile, signal: Sig
         return alarm
     device = session.get(Device, device_id)
     assert device is not None
-    alarm = Alarm(device_id=device_id, customer_id=device.customer_id, alarm_type=signal.alarm_type,
-                  category=signal.category, severity=signal.severity.value, state=AlarmState.ACTIVE_UNACK.value,
-                  message_zh=signal.zh, message_en=signal.en, first_at=signal.at, last_at=signal.at, count=1,
-                  last_value=signal.value, acked_by_name="", ack_note="", escalation_level=0,
-                  next_escalation_at=escalation_due(profile, signal.at, 0) if escalates(signal.severity) else None)
+    alarm = _new_alarm(device_id, device.customer_id, profile, signal)
     try:
         with session.begin_nested():
             session.add(alarm)
@@ -235,6 +251,14 @@ def apply_signal(session: Session, device_id: int, profile: Profile, signal: Sig
             source_id=alarm.id, now=now)
         alarm.ticket_id = ticket.id
     return alarm
+
+
+def _new_alarm(device_id: int, customer_id: int, profile: Profile, signal: Signal) -> Alarm:
+    return Alarm(device_id=device_id, customer_id=customer_id, alarm_type=signal.alarm_type,
+                 category=signal.category, severity=signal.severity.value, state=AlarmState.ACTIVE_UNACK.value,
+                 message_zh=signal.zh, message_en=signal.en, first_at=signal.at, last_at=signal.at, count=1,
+                 last_value=signal.value, acked_by_name="", ack_note="", escalation_level=0,
+                 next_escalation_at=escalation_due(profile, signal.at, 0) if escalates(signal.severity) else None)
 
 
 def _mark(signal: Signal) -> dict[str, str]:
@@ -381,15 +405,16 @@ def check_offline(session: Session, *, now: datetime) -> int:
                                                 Alarm.alarm_type == AlarmType.OFFLINE.value,
                                                 Alarm.cleared_at.is_(None)))
     rows = session.execute(
-        select(DeviceTwin.device_id, DeviceTwin.last_seen, Device.model_id, Customer.kind, AlarmRuleState.state)
+        select(DeviceTwin.device_id, DeviceTwin.last_seen, Device.model_id, Device.customer_id, Customer.kind,
+               AlarmRuleState.state)
         .join(Device, Device.id == DeviceTwin.device_id).join(Customer, Customer.id == Device.customer_id)
         .outerjoin(AlarmRuleState, AlarmRuleState.device_id == DeviceTwin.device_id)
         .where(DeviceTwin.last_seen <= now - timedelta(minutes=shortest), ~has_offline)).all()
-    raised = 0
     changed: dict[int, dict[str, Any]] = {}
     had_row: set[int] = set()
-    fired: list[tuple[int, Profile, Signal]] = []
-    for device_id, last_seen, model_id, kind, stored in rows:
+    plain: list[Alarm] = []
+    special: list[tuple[int, Profile, Signal]] = []
+    for device_id, last_seen, model_id, customer_id, kind, stored in rows:
         profile = _profile_of(profiles, model_id)
         state, signal = go_offline(profile, stored or {}, last_seen, now, customer_kind=kind)
         if signal is None:
@@ -397,12 +422,31 @@ def check_offline(session: Session, *, now: datetime) -> int:
         changed[device_id] = state
         if stored is not None:
             had_row.add(device_id)
-        fired.append((device_id, profile, signal))
+        if opens_ticket(signal.severity) or escalates(signal.severity):
+            special.append((device_id, profile, signal))
+        else:  # the common case, and a mass outage's: inserted together, no ticket, no call tree
+            plain.append(_new_alarm(device_id, customer_id, profile, signal))
     _write_states(session, changed, had_row, now)
-    for device_id, profile, signal in fired:
+    try:
+        with session.begin_nested():
+            session.add_all(plain)
+    except IntegrityError:  # another worker raised some of them meanwhile: one by one, counting repeats
+        for alarm in plain:
+            profile = _profile_of(profiles, None)
+            apply_signal(session, alarm.device_id, profile, _signal_of(alarm), now=now)
+    else:
+        for alarm in plain:
+            record_change(session, RMS, at=now, entity="alarm", entity_id=alarm.id, action="raise",
+                          changes={"device_id": (None, alarm.device_id), "type": (None, alarm.alarm_type),
+                                   "severity": (None, alarm.severity)}, reason=alarm.message_en)
+    for device_id, profile, signal in special:
         apply_signal(session, device_id, profile, signal, now=now)
-        raised += 1
-    return raised
+    return len(plain) + len(special)
+
+
+def _signal_of(alarm: Alarm) -> Signal:
+    return Signal(True, alarm.alarm_type, alarm.first_at, Severity(alarm.severity), alarm.category,
+                  alarm.message_zh, alarm.message_en, alarm.last_value)
 
 
 def _customer_recipients(session: Session, customer_id: int) -> tuple[list[User], list[str]]:
