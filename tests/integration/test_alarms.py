@@ -75,7 +75,7 @@ def test_ivf_co2_deviation_opens_a_critical_iot_ticket_with_a_co2_snapshot(
     session.refresh(alarm)
     assert alarm.state == AlarmState.CLEARED_UNACK.value and alarm.cleared_at is not None
     kinds = session.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket.id)).all()
-    assert EventKind.ALARM_CLEARED.value in kinds
+    assert EventKind.ALARM_RAISED.value in kinds and EventKind.ALARM_CLEARED.value in kinds
     session.refresh(ticket)
     assert ticket.status == "new"
     snapshot = alarms.snapshot_for_ticket(session, ticket.id)

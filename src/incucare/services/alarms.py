@@ -250,6 +250,8 @@ def apply_signal(session: Session, device_id: int, profile: Profile, signal: Sig
             snapshot=build_snapshot(session, device, signal.at, [_mark(signal)]), source_kind="alarm",
             source_id=alarm.id, now=now)
         alarm.ticket_id = ticket.id
+        note_on_ticket(session, ticket.id, now=now, kind=EventKind.ALARM_RAISED, value=signal.alarm_type,
+                       note=f"{signal.severity.zh} · {signal.zh}\n{signal.severity.en} · {signal.en}")
     return alarm
 
 
