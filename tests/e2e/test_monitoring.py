@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.db.migrate import upgrade
+from incucare.adapters.db.tables_alarms import Alarm
 from incucare.config import Settings
-from incucare.domain.fleet_sim import DeviceProfile, FleetSimulator
+from incucare.domain.fleet_sim import DeviceProfile, Fault, FaultKind, FleetSimulator
 from incucare.services.demo_fleet import feed_inproc
 from incucare.web.app import create_app
 from tests.conftest import require_mosquitto
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def monitored(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iterator[tuple[str, World]]:
+def monitored(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iterator[tuple[str, World, str]]:
     require_mosquitto()
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e-mon') / 'mon.db'}"
     engine = make_engine(url)
@@ -41,11 +43,14 @@ def monitored(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iter
                 DeviceProfile("SN-GMP-001")]
     sim = FleetSimulator(profiles, seed=4, start=now - timedelta(hours=24), interval_s=120)
     feed_inproc(factory, sim.advance(now), now=now)
+    empty = FleetSimulator([DeviceProfile("SN-GMP-002", faults=(Fault(FaultKind.GAS_OUT, now - timedelta(hours=2)),))],
+                           seed=4, start=now - timedelta(hours=6), interval_s=60)
+    feed_inproc(factory, empty.advance(now), now=now)  # a CO2 cylinder ran out: alarm, iot ticket, snapshot
     settings = Settings(database_url=url, secret_key="e2e-secret-key-123456", sweep_interval_s=0,
                         mqtt_enabled=True, mqtt_group=f"e2e{uuid.uuid4().hex[:8]}", demo_fleet=False)
     server = LiveServer(create_app(settings, engine=engine), _free_port())
     server.start()
-    yield server.url, world
+    yield server.url, world, url
     server.stop()
     engine.dispose()
 
@@ -59,7 +64,7 @@ def _login(page, base: str, username: str) -> None:
 
 
 def test_device_page_draws_the_last_day_from_offline_plotly(page, monitored):
-    base, world = monitored
+    base, world, _ = monitored
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     _login(page, base, "customer")
@@ -74,7 +79,7 @@ def test_device_page_draws_the_last_day_from_offline_plotly(page, monitored):
 
 
 def test_monitoring_page_lists_the_fleet_and_names_the_transport(page, monitored):
-    base, _ = monitored
+    base, _, _ = monitored
     _login(page, base, "manager")
     deadline = time.monotonic() + 15
     while True:  # the subscriber connects in the background: poll the page (I/O), not a timer
@@ -86,7 +91,26 @@ def test_monitoring_page_lists_the_fleet_and_names_the_transport(page, monitored
         time.sleep(0.2)
     assert "MQTT" in transport.inner_text()
     table = page.get_by_test_id("fleet-table").inner_text()
-    assert all(s in table for s in ("SN-IVF-001", "SN-IVF-002", "SN-GMP-001")) and "SN-GMP-002" not in table
-    assert re.search(r"在线 3 台", page.get_by_test_id("fleet-summary").inner_text())
+    assert all(s in table for s in ("SN-IVF-001", "SN-IVF-002", "SN-GMP-001", "SN-GMP-002"))
+    assert re.search(r"在线 4 台", page.get_by_test_id("fleet-summary").inner_text())
+    row = page.locator('tr[data-serial="SN-GMP-002"]').inner_text()
+    assert re.search(r"\t[1-9]\t", row), f"active alarms counted: {row!r}"
     page.get_by_role("link", name="SN-IVF-001").click()
     page.locator('[data-testid="telemetry-chart"][data-chart-state="drawn"]').wait_for(timeout=20000)
+
+
+def test_iot_ticket_page_draws_the_co2_snapshot_around_the_alarm(page, monitored):
+    base, world, url = monitored
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        alarm = s.scalar(select(Alarm).where(Alarm.device_id == world.devices["SN-GMP-002"],
+                                             Alarm.alarm_type == "co2_deviation"))
+        assert alarm is not None and alarm.ticket_id is not None
+        ticket_id = alarm.ticket_id
+    engine.dispose()
+    _login(page, base, "agent")
+    page.goto(f"{base}/tickets/{ticket_id}")
+    chart = page.locator('[data-testid="telemetry-snapshot"][data-chart-state="drawn"]')
+    chart.wait_for(timeout=20000)
+    assert "CO2" in (chart.locator("g.legend").text_content() or "")
+    assert chart.locator("g.annotation").count() >= 1, "the alarm is marked on the chart"

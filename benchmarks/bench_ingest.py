@@ -1,0 +1,258 @@
+"""Sustained telemetry ingest from the real Mosquitto to stored rows, alarm and pre-failure rules evaluated.
+
+Per database (SQLite, then PostgreSQL when reachable), in one run against the broker at 127.0.0.1:1883:
+
+1. bare: a paho subscriber in this process that only counts messages (QoS 1, auto-ack) while a publisher
+   in another process sends M messages as fast as it can: the ceiling of "broker → Python subscriber".
+2. ingest: the real ``IngestSubscriber`` (batches, one transaction per batch, insert-or-ignore, minute
+   aggregates, twins, the alarm and pre-failure hooks, ack after commit) while the publisher sends M
+   messages again; throughput = M / (first publish → last message acknowledged after commit).
+   Among them, one over-temperature reading from each of ``PROBES`` devices (40 °C, setpoint + 3 °C: an immediate
+   critical alarm that opens an iot ticket); a poller thread notes when each alarm row appears, giving
+   the publish → alarm-row latency. Flat out, that latency is mostly the backlog's queueing time, so:
+3. paced: the same at 70 % of the measured ingest rate (a fleet publishing steadily), with other probe
+   devices: the alarm latency at a sustainable load.
+
+The publisher runs in its own process so it does not take the subscriber's GIL. Messages carry one reading
+each (devices publish every few seconds), 500 devices. Figures depend on the machine's load: other work
+on the same 2 cores lowers them.
+
+Environment: BENCH_INGEST_MESSAGES (default 60000), BENCH_INGEST_DEVICES (500), BENCH_INGEST_PROBES (100).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import func, insert, select
+from tests.world import build_world
+
+from benchmarks.databases import on_each_database
+from incucare.adapters.db.engine import make_engine, make_session_factory
+from incucare.adapters.db.tables import Base, Device
+from incucare.adapters.db.tables_alarms import Alarm
+from incucare.adapters.db.tables_telemetry import TelemetryReading
+from incucare.adapters.mqtt.subscriber import TOPIC, IngestSubscriber, topic_for
+from incucare.services.telemetry_ingest import InboundTelemetry, ingest
+
+HOST, PORT = os.environ.get("BENCH_MQTT_HOST", "127.0.0.1"), int(os.environ.get("BENCH_MQTT_PORT", "1883"))
+M = int(os.environ.get("BENCH_INGEST_MESSAGES", "60000"))
+DEVICES = int(os.environ.get("BENCH_INGEST_DEVICES", "500"))
+PROBES = int(os.environ.get("BENCH_INGEST_PROBES", "100"))
+
+
+def _publish(serials: Sequence[str], n: int, probes: Sequence[str], rate: float, out: Any) -> None:
+    """Publisher process: n QoS-1 messages round-robin over the devices, each with a wall-clock ts;
+    probe devices get one over-temperature reading spread evenly through the run."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(0)
+    acked = [0]
+    done = threading.Event()
+
+    def on_publish(_c: Any, _u: Any, _mid: int, _rc: Any, _p: Any) -> None:
+        acked[0] += 1
+        if acked[0] >= n:
+            done.set()
+
+    client.on_publish = on_publish
+    client.connect(HOST, PORT)
+    client.loop_start()
+    topics = [topic_for(s) for s in serials]
+    probe_at = {int((i + 0.5) * n / max(1, len(probes))): s for i, s in enumerate(probes)}
+    probe_times: dict[str, float] = {}
+    start = time.time()
+    for i in range(n):
+        if rate and i % 50 == 0:  # pace the publisher (benchmark only: a device fleet at a steady rate)
+            ahead = start + i / rate - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+        now = time.time()
+        serial = probe_at.get(i)
+        if serial is not None:
+            body = {"ts": now * 1000, "temp_c": 40.0, "co2_pct": 5.0, "door_open": False}
+            probe_times[serial] = now
+            topic = topic_for(serial)
+        else:
+            body = {"ts": now * 1000, "temp_c": 37.0 + (i % 7) / 100, "co2_pct": 5.0, "rh_pct": 93.0,
+                    "door_open": False, "heater_duty": 0.3, "co2_valve_open_s": 0.2}
+            topic = topics[i % len(topics)]
+        client.publish(topic, json.dumps(body, separators=(",", ":")), qos=1)
+    sent = time.time()
+    done.wait(120)
+    client.disconnect()
+    client.loop_stop()
+    out.put({"start": start, "sent": sent, "acked_at": time.time(), "acked": acked[0], "probes": probe_times})
+
+
+def _run_publisher(serials: Sequence[str], n: int, probes: Sequence[str], rate: float = 0.0
+                   ) -> tuple[mp.process.BaseProcess, Any]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_publish, args=(list(serials), n, list(probes), rate, out), daemon=True)
+    proc.start()
+    return proc, out
+
+
+def _bare(serials: Sequence[str]) -> dict[str, float]:
+    count = [0]
+    first = [0.0]
+    last = [0.0]
+    subscribed = threading.Event()
+
+    def on_message(_c: Any, _u: Any, _m: Any) -> None:
+        if count[0] == 0:
+            first[0] = time.time()
+        count[0] += 1
+        last[0] = time.time()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    client.on_message = on_message
+    client.on_subscribe = lambda *_a: subscribed.set()
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.ReceiveMaximum = 65535  # as the ingest subscriber: Mosquitto's default window is 20 messages
+    client.connect(HOST, PORT, properties=props)
+    client.subscribe(f"$share/benchbare{uuid.uuid4().hex[:6]}/{TOPIC}", qos=1)
+    client.loop_start()
+    subscribed.wait(10)
+    proc, out = _run_publisher(serials, M, [])
+    result = out.get(timeout=600)
+    proc.join(30)
+    deadline = time.time() + 30
+    while count[0] < M and time.time() < deadline:
+        time.sleep(0.05)  # waiting for the broker's deliveries (I/O)
+    client.disconnect()
+    client.loop_stop()
+    elapsed = last[0] - result["start"]
+    return {"received": count[0], "rate": count[0] / elapsed if elapsed > 0 else 0.0,
+            "publish_rate": M / (result["sent"] - result["start"])}
+
+
+def _setup(url: str) -> tuple[Any, list[str]]:
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    now = datetime.now(UTC)
+    with factory() as s:
+        world = build_world(s, now - timedelta(days=1))
+    with factory() as s:
+        template = s.get(Device, world.devices["SN-IVF-001"])
+        assert template is not None
+        rows = [{"serial": f"BI-{i:05d}", "model_id": template.model_id, "site_id": template.site_id,
+                 "customer_id": template.customer_id, "install_date": date(2025, 1, 1), "firmware_version": "2.4.1",
+                 "status": "in_service", "created_at": now} for i in range(DEVICES)]
+        s.execute(insert(Device), rows)
+        s.commit()
+    return factory, [r["serial"] for r in rows]
+
+
+def _ingest_run(factory: Any, serials: Sequence[str], n: int, probes: Sequence[str], rate: float = 0.0
+                ) -> dict[str, Any]:
+    # warm the device-id lookup, the twins and the rule state once, as a running service has them
+    warm = [InboundTelemetry(serial=s, payload={"ts": time.time() * 1000 - 60_000, "temp_c": 37.0, "co2_pct": 5.0},
+                             source="mqtt", received_at=datetime.now(UTC)) for s in serials]
+    ingest(factory, warm, now=datetime.now(UTC))
+    with factory() as s:
+        base_rows = int(s.scalar(select(func.count()).select_from(TelemetryReading)) or 0)
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
+    sub = IngestSubscriber(lambda batch: ingest(factory, batch, now=clock()), host=HOST, port=PORT,
+                           group=f"benchingest{uuid.uuid4().hex[:6]}", batch_max=1000, batch_wait_s=0.05,
+                           receive_maximum=65535, clock=clock)
+    sub.start()
+    sub.wait_connected(10)
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+
+    def poll_alarms() -> None:
+        while not stop.wait(0.05):  # poll interval adds up to 50 ms to each latency
+            with factory() as s:
+                for device_id in s.scalars(select(Alarm.device_id).where(Alarm.alarm_type == "over_temperature")):
+                    seen.setdefault(device_id, time.time())
+
+    poller = threading.Thread(target=poll_alarms, daemon=True)
+    poller.start()
+    cpu0 = time.process_time()
+    proc, out = _run_publisher(serials, n, probes, rate)
+    result = out.get(timeout=600)
+    proc.join(30)
+    deadline = time.time() + 120
+    last_acked, last_change = -1, time.time()
+    while sub.stats.acked < n and time.time() < deadline and time.time() - last_change < 15:
+        if sub.stats.acked != last_acked:
+            last_acked, last_change = sub.stats.acked, time.time()
+        time.sleep(0.02)  # waiting for the subscriber's commits (I/O)
+    done_at = time.time()
+    cpu = time.process_time() - cpu0
+    stop.wait(0.3)
+    stop.set()
+    poller.join(5)
+    sub.stop()
+    with factory() as s:
+        stored = int(s.scalar(select(func.count()).select_from(TelemetryReading)) or 0) - base_rows
+        ids = dict(s.execute(select(Device.serial, Device.id).where(Device.serial.in_(probes))).all())
+    latencies = sorted(seen[ids[serial]] - t for serial, t in result["probes"].items() if ids[serial] in seen)
+    elapsed = done_at - result["start"]
+    return {"stored": stored, "acked": sub.stats.acked, "batches": sub.stats.batches, "rate": sub.stats.acked / elapsed,
+            "publish_rate": n / (result["sent"] - result["start"]), "latencies": latencies,
+            "alarms": len(latencies), "cpu_share": cpu / elapsed, "probes": len(probes)}
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def main() -> None:
+    print(f"\n== telemetry ingest: {M} messages from {DEVICES} devices over Mosquitto {HOST}:{PORT}, "
+          f"alarm + pre-failure rules on ==")
+    print("   (figures depend on the load of the shared 2-core machine)")
+
+    def latency_line(label: str, what: str, result: dict[str, Any]) -> None:
+        lat = result["latencies"]
+        if lat:
+            print(f"[{label}] {what}: publish → alarm row ({result['alarms']}/{result['probes']} over-temperature "
+                  f"alarms): p50 {statistics.median(lat) * 1000:.0f} ms, p99 {_pct(lat, 0.99) * 1000:.0f} ms, "
+                  f"max {lat[-1] * 1000:.0f} ms")
+        else:
+            print(f"[{label}] {what}: no over-temperature alarm rows appeared (alarm rules not active?)")
+
+    def run(label: str, url: str) -> None:
+        factory, serials = _setup(url)
+        bare = _bare(serials)
+        result = _ingest_run(factory, serials, M, serials[:PROBES])
+        ratio = result["rate"] / bare["rate"] if bare["rate"] else float("nan")
+        print(f"[{label}] bare subscriber: {bare['rate']:,.0f} msg/s ({bare['received']}/{M} received; publisher "
+              f"{bare['publish_rate']:,.0f} msg/s)")
+        print(f"[{label}] ingest: {result['rate']:,.0f} msg/s stored+acknowledged ({result['acked']}/{M} acked, "
+              f"{result['stored']} new rows, {result['batches']} batches; publisher {result['publish_rate']:,.0f} "
+              f"msg/s); ratio to bare {ratio:.2f}; this process got {result['cpu_share']:.0%} of one core")
+        latency_line(label, "flat out (includes the backlog)", result)
+        steady = max(50.0, 0.7 * result["rate"])
+        n = int(min(M, steady * 15))
+        paced = _ingest_run(factory, serials, n, serials[PROBES:2 * PROBES], rate=steady)
+        latency_line(label, f"paced at {steady:,.0f} msg/s (70 % of the ingest rate, {n} messages)", paced)
+
+    on_each_database("ingest", run)
+
+
+if __name__ == "__main__":
+    main()
