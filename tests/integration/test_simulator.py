@@ -281,3 +281,39 @@ def test_demo_fleet_starts_with_the_app_only_on_the_demo_database(session_factor
     assert runner is not None
     runner.stop()
     assert demo_fleet.status().running is False
+
+
+def test_empty_cylinder_published_over_mqtt_opens_a_critical_iot_ticket(session_factory, world, clock, mqtt_broker,
+                                                                        tag: str):
+    """The issue's acceptance scenario on the real path: simulator → Mosquitto → ingest → alarm → ticket."""
+    from incucare.adapters.db.tables import Ticket
+    from incucare.adapters.db.tables_alarms import Alarm
+    from incucare.domain.fleet_sim import Fault, FaultKind
+
+    subscriber = IngestSubscriber(lambda batch: ingest(session_factory, batch, now=clock()),
+                                  host=mqtt_broker[0], port=mqtt_broker[1], group=f"g{tag}", batch_max=200,
+                                  batch_wait_s=0.05, clock=clock)
+    subscriber.start()
+    empty_at = clock.now - timedelta(hours=2)
+    profile = DeviceProfile("SN-IVF-001", o2_setpoint_pct=5.0, faults=(Fault(FaultKind.GAS_OUT, empty_at),))
+
+    def co2_alarm() -> Alarm | None:
+        with session_factory() as s:
+            return s.scalar(select(Alarm).where(Alarm.device_id == world.devices["SN-IVF-001"],
+                                                Alarm.alarm_type == "co2_deviation", Alarm.ticket_id.is_not(None)))
+
+    try:
+        assert subscriber.wait_connected(10)
+        with TelemetryPublisher(*mqtt_broker) as publisher:
+            sim = FleetSimulator([profile], seed=2, start=clock.now - timedelta(hours=6))
+            run_fleet(sim, publisher, end=clock.now, speed=1, fast=True)
+        wait_for(lambda: co2_alarm() is not None, "the CO2 alarm with its ticket")
+    finally:
+        subscriber.stop()
+    alarm = co2_alarm()
+    assert alarm is not None and alarm.severity == "critical"
+    assert alarm.first_at - empty_at < timedelta(hours=1)
+    with session_factory() as s:
+        ticket = s.get(Ticket, alarm.ticket_id)
+        assert ticket is not None and ticket.channel == "iot" and ticket.priority == "critical"
+        assert ticket.customer_id == world.customers["ivf"]
