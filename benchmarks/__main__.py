@@ -7,6 +7,7 @@ import sys
 from benchmarks import (
     bench_alarms,
     bench_api,
+    bench_dashboards,
     bench_detection,
     bench_dispatch,
     bench_ingest,
@@ -22,7 +23,8 @@ from benchmarks import (
 SUITES = {"api": bench_api.main, "sla_deadlines": bench_sla_deadlines.main, "sla_sweep": bench_sla_sweep.main,
           "triage": bench_triage.main, "kb": bench_kb.main, "vrptw": bench_vrptw.main, "trsp": bench_trsp.main,
           "dispatch": bench_dispatch.main, "kpi": bench_kpi.main, "detection": bench_detection.main,
-          "alarms": bench_alarms.main, "ingest": bench_ingest.main}
+          "alarms": bench_alarms.main, "ingest": bench_ingest.main,
+          "dashboards": bench_dashboards.main}
 
 
 def main(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -253,3 +254,27 @@ def test_engineer_scorecards_list_each_engineer_with_the_quality_score(client, m
     assert "工程师考核卡" in page and "服务质量综合分" in page
     assert f'data-testid="card-{world.users["engineer"]}"' in page  # listed even without tickets this month
     assert 'id="score-chart"' in page
+
+
+def test_trend_counts_the_clocks_exactly_as_the_kpi_figures_do(session_factory, world, month, clock):
+    manager = actor(world, "manager", Role.SERVICE_MANAGER)
+    with session_factory() as s:
+        start, end = dashboards.month_bounds(clock.now, ZoneInfo("Asia/Shanghai"))
+        for region in (None, "central", "south"):
+            scope = dashboards.resolve_scope(s, manager, region)
+            _rows, total = dashboards.compliance_by_region(s, manager, start=start, end=end, now=clock.now,
+                                                           scope=scope)
+            points = dashboards.compliance_trend(s, manager, now=clock.now, scope=scope, count=3)
+            assert [p.label for p in points] == ["2026-09", "2026-10", "2026-11"]
+            for name, cell in total.cells.items():
+                trend = points[-1].cells[name]
+                assert (trend.met, trend.breached, trend.running) == (cell.met, cell.breached, cell.running)
+                assert trend.value == cell.value
+            assert all(c.value is None for p in points[:-1] for c in p.cells.values())  # nothing before November
+        weeks = dashboards.compliance_trend(s, manager, now=clock.now, bucket="week", count=4)
+        assert [p.label for p in weeks] == ["2026-W45", "2026-W46", "2026-W47", "2026-W48"]
+        first = {p.label: p.cells["first_response"] for p in weeks}
+        assert (first["2026-W46"].met, first["2026-W46"].breached) == (1, 1)  # t3 met, t2 breached (10, 12 Nov)
+        assert (first["2026-W45"].met, first["2026-W45"].breached) == (1, 0)  # t1, reported Mon 2 Nov
+        assert (first["2026-W47"].met, first["2026-W47"].breached) == (0, 0)  # nothing reported 16-22 Nov
+        assert first["2026-W46"].url.startswith("/kpis/tickets?from=2026-11-09&to=2026-11-15")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import importlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -28,11 +29,12 @@ from incucare.adapters.db.tables import (
     ServicePoint,
     Site,
     Ticket,
+    TicketClock,
     User,
 )
 from incucare.domain.entitlement import CLOCKS
 from incucare.domain.errors import NotFound, PermissionDenied, ValidationFailed
-from incucare.domain.kpi import ALL, GroupBy, Metric
+from incucare.domain.kpi import ALL, ClockFact, GroupBy, Metric, clock_outcome
 from incucare.domain.model import OPEN_STATUSES, Role, TicketStatus
 from incucare.domain.sla import ClockState, ClockStatus
 from incucare.services import parts, sla
@@ -198,13 +200,35 @@ def compliance_by_region(session: Session, actor: Actor, *, start: date, end: da
 
 
 @dataclass(frozen=True)
+class TrendCell:
+    """Compliance of one clock over one week or month, with the link to the tickets behind it."""
+
+    clock: str
+    met: int
+    breached: int
+    running: int
+    target: float
+    url: str
+
+    @property
+    def value(self) -> float | None:
+        """Share of decided clocks met (0..1), None without data."""
+        return self.met / (self.met + self.breached) if self.met + self.breached else None
+
+    @property
+    def below_target(self) -> bool:
+        """Shown red: under the compliance target."""
+        return self.value is not None and self.value < self.target
+
+
+@dataclass(frozen=True)
 class TrendPoint:
     """Compliance per clock over one week or month."""
 
     label: str
     start: date
     end: date
-    cells: dict[str, ComplianceCell]
+    cells: dict[str, TrendCell]
 
 
 def _buckets(today: date, bucket: str, count: int) -> list[tuple[str, date, date]]:
@@ -228,21 +252,54 @@ def _buckets(today: date, bucket: str, count: int) -> list[tuple[str, date, date
     return out
 
 
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+def _drill_url(query: dict[str, str], metric: Metric) -> str:
+    """The KPI drill-down of one whole-scope figure (the same page the KPI figures link to)."""
+    return f"/kpis/tickets?{urlencode({**query, 'metric': metric.value, 'group': ALL})}"
+
+
 def compliance_trend(session: Session, actor: Actor, *, now: datetime, scope: DashScope = DashScope(),
                      bucket: str = "month", count: int = 6, target: float = COMPLIANCE_TARGET,
                      zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> list[TrendPoint]:
-    """Compliance per clock for each of the last ``count`` weeks or months (the current one included)."""
+    """Compliance per clock for each of the last ``count`` weeks or months (the current one included).
+
+    The same rule and the same rows as the KPI figures (``domain.kpi.clock_outcome`` on the persisted
+    clocks of the tickets reported in each period, cancelled ones left out), read in one query for the
+    whole window instead of one full KPI computation per point, which at 50,000 tickets a month would
+    take the page from seconds to minutes. Each point links to the KPI drill-down of its period.
+    """
     require_dashboard_reader(actor)
     if bucket not in ("week", "month"):
         raise ValidationFailed(f"trend must be week or month (got '{bucket}')",
-                               zh=f"趋势周期必须是 week 或 month(收到「{bucket}」)")
+                               zh=f"趋势周期必须是 week 或 month(收到「{bucket}」)",
+                               details=[{"field": "trend", "message": "expected week or month"}])
+    periods = _buckets(now.astimezone(zone).date(), bucket, count)
+    bounds = [(_local_midnight(start, zone), _local_midnight(end + timedelta(days=1), zone))
+              for _label, start, end in periods]
+    query = (select(Ticket.reported_at, TicketClock.clock, TicketClock.due_at, TicketClock.stopped_at)
+             .join(TicketClock, TicketClock.ticket_id == Ticket.id)
+             .where(scoping.tickets_visible(actor.scope), Ticket.reported_at >= bounds[0][0],
+                    Ticket.reported_at < bounds[-1][1], Ticket.status != TicketStatus.CANCELLED.value,
+                    TicketClock.state != ClockState.NOT_APPLICABLE.value, TicketClock.target_minutes.is_not(None),
+                    TicketClock.started_at.is_not(None), TicketClock.clock.in_(list(SLA_METRICS))))
+    if scope.region_id is not None:
+        query = query.where(Ticket.region_id == scope.region_id)
+    counts = [{clock: {"met": 0, "breached": 0, "running": 0} for clock in SLA_METRICS} for _ in periods]
+    for reported, clock, due, stopped in session.execute(query):
+        for index, (lo, hi) in enumerate(bounds):
+            if lo <= reported < hi:
+                counts[index][clock][clock_outcome(ClockFact(due, stopped), now)] += 1
+                break
+    filters = KpiFilters(region_id=scope.region_id).query()
     points = []
-    for label, start, end in _buckets(now.astimezone(zone).date(), bucket, count):
-        report = compute_kpis(session, actor, start=start, end=end, group_by=GroupBy.REGION, now=now,
-                              filters=KpiFilters(region_id=scope.region_id), zone=zone)
-        total = report.group(ALL) or report.total
-        points.append(TrendPoint(label, start, end, {clock: ComplianceCell(clock, total.figures[metric], target)
-                                                    for clock, metric in SLA_METRICS.items()}))
+    for (label, start, end), tally in zip(periods, counts, strict=True):
+        query_of = {"from": start.isoformat(), "to": end.isoformat(), "group_by": GroupBy.REGION.value, **filters}
+        points.append(TrendPoint(label, start, end, {
+            clock: TrendCell(clock, target=target, url=_drill_url(query_of, metric), **tally[clock])
+            for clock, metric in SLA_METRICS.items()}))
     return points
 
 
