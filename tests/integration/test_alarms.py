@@ -237,3 +237,26 @@ def test_open_iot_ticket_is_idempotent_per_source(session: Session, world: World
     assert session.scalar(select(func.count()).select_from(Ticket)) == 1
     with pytest.raises(ValidationFailed):
         open_iot_ticket(session, **{**args, "source_id": 9, "category": "nope"})
+
+
+
+def test_an_alarm_stands_even_when_no_ticket_can_be_opened(session: Session, world: World, clock: FakeClock) -> None:
+    """A fault code points to a category a manager later removed from the taxonomy: the alarm is still raised
+    (and the failure logged), the rest of the batch is evaluated, no half-made ticket remains."""
+    from incucare.services import taxonomy
+
+    manager = actor(session, world, "manager")
+    alarms.put_profile(session, manager, world.models["hf90"],
+                       {"faults": {"E50": {"category": "quality_claim", "severity": "major"}}}, now=clock.now)
+    _, data = taxonomy.current_data(session)
+    data = {**data, "categories": [c for c in data["categories"] if c["key"] != "quality_claim"]}
+    taxonomy.save(session, manager, data, now=clock.now, note="claims go to the quality team")
+    session.commit()
+    batch = {world.devices["SN-GMP-001"]: readings("SN-GMP-001", clock.now, 1, fault_codes=("E50",)),
+             world.devices["SN-GMP-002"]: readings("SN-GMP-002", clock.now, 1, temp_c=40.0)}
+    alarms.on_readings(session, batch, now=clock.now)
+    session.commit()
+    rows = {a.alarm_type: a for a in session.scalars(select(Alarm))}
+    assert rows["fault:E50"].ticket_id is None and rows["fault:E50"].state == "active_unack"
+    assert rows["over_temperature"].ticket_id is not None
+    assert session.scalar(select(func.count()).select_from(Ticket)) == 1

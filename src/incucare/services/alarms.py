@@ -46,7 +46,7 @@ from incucare.domain.alarms import (
     type_label,
 )
 from incucare.domain.alarms import AlarmProfile as Profile
-from incucare.domain.errors import NotFound, PermissionDenied, ValidationFailed
+from incucare.domain.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.model import EventKind, Role, Tier
 from incucare.domain.telemetry import Reading
 from incucare.services.audit import record_change
@@ -243,16 +243,24 @@ def apply_signal(session: Session, device_id: int, profile: Profile, signal: Sig
                   changes={"device": (None, device.serial), "type": (None, signal.alarm_type),
                            "severity": (None, signal.severity.value)}, reason=signal.en)
     if opens_ticket(signal.severity):
-        ticket = open_iot_ticket(
-            session, device_id=device_id, category=signal.category, priority=ticket_priority(signal.severity),
-            summary_zh=f"【远程监控报警 · {signal.severity.zh}】{device.customer.name} {device.serial}:{signal.zh}",
-            summary_en=f"[RMS alarm · {signal.severity.en}] {device.customer.name} {device.serial}: {signal.en}",
-            snapshot=build_snapshot(session, device, signal.at, [_mark(signal)]), source_kind="alarm",
-            source_id=alarm.id, now=now)
-        alarm.ticket_id = ticket.id
-        note_on_ticket(session, ticket.id, now=now, kind=EventKind.ALARM_RAISED, value=signal.alarm_type,
-                       note=f"{signal.severity.zh} · {signal.zh}\n{signal.severity.en} · {signal.en}")
+        try:
+            with session.begin_nested():
+                _open_ticket_for(session, alarm, device, signal, now)
+        except DomainError:  # e.g. a device no contract or taxonomy rule can take: the alarm still stands
+            log.exception("alarm %s on %s: no ticket could be opened", alarm.id, device.serial)
     return alarm
+
+
+def _open_ticket_for(session: Session, alarm: Alarm, device: Device, signal: Signal, now: datetime) -> None:
+    ticket = open_iot_ticket(
+        session, device_id=device.id, category=signal.category, priority=ticket_priority(signal.severity),
+        summary_zh=f"【远程监控报警 · {signal.severity.zh}】{device.customer.name} {device.serial}:{signal.zh}",
+        summary_en=f"[RMS alarm · {signal.severity.en}] {device.customer.name} {device.serial}: {signal.en}",
+        snapshot=build_snapshot(session, device, signal.at, [_mark(signal)]), source_kind="alarm",
+        source_id=alarm.id, now=now)
+    alarm.ticket_id = ticket.id
+    note_on_ticket(session, ticket.id, now=now, kind=EventKind.ALARM_RAISED, value=signal.alarm_type,
+                   note=f"{signal.severity.zh} · {signal.zh}\n{signal.severity.en} · {signal.en}")
 
 
 def _new_alarm(device_id: int, customer_id: int, profile: Profile, signal: Signal) -> Alarm:
