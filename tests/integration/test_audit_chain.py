@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from incucare.adapters.db.audit_trail import seal_pending
 from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.db.migrate import upgrade
-from incucare.adapters.db.tables import AuditRecord, Ticket
+from incucare.adapters.db.tables import AuditRecord, Ticket, User
 from incucare.adapters.db.tables_signatures import AuditChainHead
 from incucare.adapters.db.uow import UnitOfWork
 from incucare.cli import app
@@ -64,6 +64,7 @@ def test_every_change_is_recorded_and_sealed_and_verify_passes(client, login, wo
     actor = Actor(user_id=world.users["manager"], name="Manager 测试", role=Role.SERVICE_MANAGER)
     with UnitOfWork(session_factory) as uow:
         uow.session.get(Ticket, ticket["id"]).reporter_phone = "13800000000"
+        uow.session.get(User, world.users["agent"]).password_hash = "argon2-new-hash"
         record_change(uow.session, actor, at=clock.now, entity="ticket", entity_id=ticket["id"], action="note")
         uow.commit()
     with session_factory() as s:
@@ -74,6 +75,10 @@ def test_every_change_is_recorded_and_sealed_and_verify_passes(client, login, wo
         last = rows[-1]
         assert last.action == "row:update" and last.changes["reporter_phone"] == {"old": "", "new": "13800000000"}
         assert (last.actor_id, last.actor_name, last.at) == (world.users["manager"], "Manager 测试", clock.now)
+        # secrets are never copied into the trail, only the fact that they changed
+        pw = s.scalars(select(AuditRecord).where(AuditRecord.entity == "users", AuditRecord.action == "row:update",
+                                                 AuditRecord.entity_id == str(world.users["agent"]))).one()
+        assert pw.changes == {"password_hash": {"old": "<redacted>", "new": "<redacted>"}}
         # machine state (SLA clocks, the notification outbox) is not in the trail
         assert s.scalar(select(func.count()).select_from(AuditRecord).where(
             AuditRecord.entity.in_(["ticket_clocks", "notifications", "counters"]))) == 0

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from incucare.adapters.db.signature_guard import SIGNED_FIELDS, unlock
@@ -159,8 +160,12 @@ def sign(session: Session, actor: Actor, *, kind: RecordKind, record_id: int, me
         revision = RecordRevision(record_kind=kind.value, record_id=record_id, revision=1, state=SIGNED,
                                   content=content, content_hash=digest, reason="", created_at=now,
                                   created_by_id=actor.user_id, signed_at=now)
-        session.add(revision)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(revision)
+        except IntegrityError as exc:  # another signer froze revision 1 at the same moment
+            raise Conflict("the record was signed by someone else at the same moment: reload and sign again",
+                           zh="该记录刚被他人签名,请刷新后重新签名") from exc
     elif revision.state == OPEN:
         revision.state, revision.content, revision.content_hash, revision.signed_at = SIGNED, content, digest, now
     elif revision.content_hash != digest:

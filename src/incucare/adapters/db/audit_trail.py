@@ -42,6 +42,9 @@ EXCLUDED_MODULES = frozenset({
     "incucare.adapters.db.tables_findings",
 })
 """Issue-6 machine data: telemetry readings/aggregates/twins, alarm and detector rule state."""
+SECRET_MARKERS = ("password", "token", "secret")
+"""Columns whose values never go into the trail (only that they changed): password hashes, token hashes."""
+REDACTED = "<redacted>"
 MAX_TEXT = 2000
 """Longer texts (raw e-mails, route plans) are recorded by hash and length, not verbatim."""
 HEAD_ID = 1
@@ -119,6 +122,9 @@ def _row_changes(obj: Any, action: str) -> dict[str, dict[str, Any]]:
             if value is None:
                 continue
             old, new = (value, None) if action == "row:delete" else (None, value)
+        if any(marker in key for marker in SECRET_MARKERS):
+            out[key] = {"old": REDACTED if old is not None else None, "new": REDACTED if new is not None else None}
+            continue
         out[key] = {"old": _value(old), "new": _value(new)}
     return out
 
