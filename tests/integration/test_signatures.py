@@ -205,3 +205,20 @@ def test_claim_approval_is_signed_by_the_approver_and_then_frozen(client, login,
     # the workflow goes on (paying is not part of what was approved)
     paid = client.post(f"/api/v1/hq/claims/{cid}/transitions", headers=manager, json={"to": "paid"})
     assert paid.status_code == 200, paid.text
+
+
+def test_the_claim_page_signs_the_approval_with_the_password(client, login, work):
+    from tests.integration.test_hq import _csrf, _login_page
+
+    r = client.post("/api/v1/hq/claims", headers=login("agent"), json={
+        "kind": "refund", "amount_cents": 100_000, "description": "温控失效", "ticket_id": work.ticket_id})
+    cid = r.json()["id"]
+    assert client.post(f"/api/v1/hq/claims/{cid}/transitions", headers=login("manager"),
+                       json={"to": "approved", "reason": "属实"}).status_code == 200
+    _login_page(client, "manager")
+    page = client.get(f"/hq/claims/{cid}")
+    assert page.status_code == 200 and f'data-testid="sign-inline-quality_claim-{cid}"' in page.text
+    signed = client.post(f"/signatures/quality_claim/{cid}/sign",
+                         data={"meaning": "approved", "password": PASSWORD, "csrf": _csrf(page.text)})
+    assert signed.status_code == 200 and 'data-testid="signature"' in signed.text
+    assert "Manager 测试" in signed.text
