@@ -172,3 +172,17 @@ def test_a_long_horizon_plans_the_next_visit_at_once_without_dragging_later_task
 ])
 def test_fitted_parts_count_as_replacements(number: str, name: str, task: PmTask | None) -> None:
     assert task_of_part(number, name) is task
+
+
+def test_devices_of_one_site_share_a_trip_and_one_unit_of_quota() -> None:
+    agreement = Agreement(contract_id=1, start=date(2026, 1, 1), end=date(2026, 12, 31), quota=3, used=1)
+    devices = [DeviceHistory(device_id=1, plan=MONTHLY, site_id=10, last_done={INS: date(2026, 5, 20)}),
+               DeviceHistory(device_id=2, plan=MONTHLY, site_id=10, last_done={INS: date(2026, 5, 28)}),
+               DeviceHistory(device_id=3, plan=MONTHLY, site_id=20),
+               DeviceHistory(device_id=4, plan=MONTHLY, site_id=30)]
+    result = schedule(agreement, devices, today=date(2026, 6, 10))
+    assert [(v.device_id, v.due, v.within_quota) for v in result.new] == [
+        (1, date(2026, 6, 20), True), (2, date(2026, 6, 20), True),  # one trip on the site's earliest date
+        (3, date(2026, 2, 1), True),
+        (4, date(2026, 2, 1), False),  # the third trip is over the quota (one unit already used)
+    ]

@@ -18,8 +18,9 @@ Rules, in the order they apply:
   will plan it).
 * Visits are generated once their due date is within ``horizon_days`` of today, so planners see them
   coming; a task already on an open visit is never planned twice (idempotent generation).
-* A device has at most one open visit: every task due within the horizon rides on it (one trip, one unit
-  of quota), due on the earliest task's date; a task falling due while the visit is still open joins it.
+* A device has at most one open visit: every task due within the horizon rides on it, due on the earliest
+  task's date; a task falling due while the visit is still open joins it. Devices of one site are visited
+  on one trip (same date, one unit of quota).
 * Every new visit draws one unit from the contract's visit quota (``None``: unlimited). When the quota is
   used up the visit is still generated but *flagged* (not dispatched, listed for a manager to extend the
   agreement or bill the visit), so nothing silently disappears.
@@ -162,6 +163,12 @@ class DeviceHistory:
     anchors: Mapping[PmTask, date] = field(default_factory=dict)
     open_visit_id: int | None = None
     open_tasks: frozenset[PmTask] = frozenset()
+    site_id: int | None = None
+
+    @property
+    def trip_key(self) -> int:
+        """Devices at one site are visited on one trip (a device without a site is its own trip)."""
+        return self.site_id if self.site_id is not None else -self.device_id
 
 
 @dataclass(frozen=True)
@@ -215,10 +222,12 @@ def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: d
              horizon_days: int = HORIZON_DAYS, ride_days: int = HORIZON_DAYS) -> Schedule:
     """The visits to create (and the tasks to add to open visits) for one agreement as of ``today``.
 
-    A device's next visit is created once its earliest task is due within ``horizon_days``; the tasks due
-    within ``ride_days`` after that date (or after today, for an overdue one) go on the same visit. A
+    A device's next visit is created once its earliest task is due within ``horizon_days``. Devices of one
+    site are visited on one trip: the trip is due on the site's earliest task, every task of the site's
+    devices due within ``ride_days`` after that date (or after today, for an overdue trip) goes on it, and
+    the trip draws one unit of quota (one visit row per device, all on the same date and window). A
     completed visit asks with a long horizon, so the next one is planned at once whatever the interval.
-    Devices are handled in id order, so which visit the quota runs out on is deterministic.
+    Sites are handled in order of their lowest device id, so where the quota runs out is deterministic.
     """
     if today > agreement.end:
         return Schedule()
@@ -226,6 +235,7 @@ def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: d
     remaining = agreement.remaining
     new: list[NewVisit] = []
     joins: list[JoinVisit] = []
+    trips: dict[int, list[tuple[DeviceHistory, list[tuple[date, PmTask]]]]] = {}
     for device in sorted(devices, key=lambda d: d.device_id):
         due_tasks: list[tuple[date, PmTask]] = []
         for task in device.plan.tasks():
@@ -238,17 +248,23 @@ def schedule(agreement: Agreement, devices: Iterable[DeviceHistory], *, today: d
         due_tasks.sort(key=lambda item: (item[0], list(PmTask).index(item[1])))
         if not due_tasks or due_tasks[0][0] > limit:
             continue
-        first = due_tasks[0][0]
-        ride = max(first, today) + timedelta(days=ride_days)
-        tasks = tuple(t for due, t in due_tasks if due <= ride)
         if device.open_visit_id is not None:
-            joins.append(JoinVisit(device.open_visit_id, device.device_id, tasks))
+            ride = max(due_tasks[0][0], today) + timedelta(days=ride_days)
+            joins.append(JoinVisit(device.open_visit_id, device.device_id,
+                                   tuple(t for due, t in due_tasks if due <= ride)))
             continue
+        trips.setdefault(device.trip_key, []).append((device, due_tasks))
+    for members in trips.values():
+        first = min(due_tasks[0][0] for _, due_tasks in members)
+        ride = max(first, today) + timedelta(days=ride_days)
         covered = remaining is None or remaining > 0
         if remaining is not None and remaining > 0:
             remaining -= 1
         start, end = window(first, agreement)
-        new.append(NewVisit(device.device_id, first, start, end, tasks, covered))
+        for device, due_tasks in members:
+            tasks = tuple(t for due, t in due_tasks if due <= ride)
+            if tasks:
+                new.append(NewVisit(device.device_id, first, start, end, tasks, covered))
     return Schedule(tuple(new), tuple(joins))
 
 

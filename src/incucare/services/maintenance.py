@@ -85,19 +85,22 @@ def _open_statuses() -> list[str]:
 
 
 def _quota_used(session: Session, contract: Contract) -> int:
-    """Visits the agreement has used: planned and done preventive visits, plus preventive service visits to
-    its devices during its term that were recorded outside this schedule (field work, history)."""
-    planned = session.scalar(select(func.count()).select_from(PreventiveVisit).where(
-        PreventiveVisit.contract_id == contract.id,
-        PreventiveVisit.status.in_([VisitStatus.PLANNED.value, VisitStatus.DONE.value]))) or 0
+    """Trips the agreement has used: planned and done preventive visits, one per site and date (a site's
+    devices are inspected on one trip), plus preventive service visits to its devices during its term that
+    were recorded outside this schedule (field work, history), also one per site and day."""
+    trips = set(session.execute(
+        select(Device.site_id, PreventiveVisit.due_date).join(Device, Device.id == PreventiveVisit.device_id)
+        .where(PreventiveVisit.contract_id == contract.id,
+               PreventiveVisit.status.in_([VisitStatus.PLANNED.value, VisitStatus.DONE.value]))))
     linked = select(PreventiveVisit.service_visit_id).where(PreventiveVisit.service_visit_id.is_not(None))
     covered = select(ContractDevice.device_id).where(ContractDevice.contract_id == contract.id)
     start = datetime.combine(contract.start_date, time.min, DEFAULT_ZONE)
     end = datetime.combine(contract.end_date + timedelta(days=1), time.min, DEFAULT_ZONE)
-    recorded = session.scalar(select(func.count()).select_from(ServiceVisit).where(
-        ServiceVisit.kind.in_(sorted(PREVENTIVE_VISIT_KINDS)), ServiceVisit.device_id.in_(covered),
-        ServiceVisit.started_at >= start, ServiceVisit.started_at < end, ServiceVisit.id.not_in(linked))) or 0
-    return planned + recorded
+    recorded = {(site_id, local_day(at)) for site_id, at in session.execute(
+        select(Device.site_id, ServiceVisit.started_at).join(Device, Device.id == ServiceVisit.device_id).where(
+            ServiceVisit.kind.in_(sorted(PREVENTIVE_VISIT_KINDS)), ServiceVisit.device_id.in_(covered),
+            ServiceVisit.started_at >= start, ServiceVisit.started_at < end, ServiceVisit.id.not_in(linked)))}
+    return len(trips) + len(recorded)
 
 
 def _later(book: dict[PmTask, date], task: PmTask, day: date) -> None:
@@ -156,28 +159,30 @@ def _histories(session: Session, contract: Contract, devices: list[Device]) -> l
         histories.append(DeviceHistory(
             device_id=device.id, plan=plan, last_done=last_done.get(device.id, {}), anchors=anchors,
             open_visit_id=current.id if current else None,
-            open_tasks=frozenset(PmTask(t) for t in current.tasks) if current else frozenset()))
+            open_tasks=frozenset(PmTask(t) for t in current.tasks) if current else frozenset(), site_id=device.site_id))
     return histories
 
 
 def _promote_flagged(session: Session, actor: Actor, contract: Contract, now: datetime) -> int:
-    """A raised quota releases flagged visits, oldest due first."""
-    if contract.visit_quota is None:
-        remaining = None
-    else:
-        remaining = contract.visit_quota - _quota_used(session, contract)
-        if remaining <= 0:
-            return 0
-    flagged = list(session.scalars(select(PreventiveVisit).where(
-        PreventiveVisit.contract_id == contract.id, PreventiveVisit.status == VisitStatus.FLAGGED.value)
-        .order_by(PreventiveVisit.due_date, PreventiveVisit.id)))
+    """A raised quota releases flagged visits, oldest trip first (a site's devices on one date together)."""
+    remaining = None if contract.visit_quota is None else contract.visit_quota - _quota_used(session, contract)
+    if remaining is not None and remaining <= 0:
+        return 0
+    flagged = session.execute(
+        select(PreventiveVisit, Device.site_id).join(Device, Device.id == PreventiveVisit.device_id)
+        .where(PreventiveVisit.contract_id == contract.id, PreventiveVisit.status == VisitStatus.FLAGGED.value)
+        .order_by(PreventiveVisit.due_date, PreventiveVisit.id)).all()
+    trips: dict[tuple[int, date], list[PreventiveVisit]] = {}
+    for visit, site_id in flagged:
+        trips.setdefault((site_id, visit.due_date), []).append(visit)
     promoted = 0
-    for visit in flagged[:remaining] if remaining is not None else flagged:
-        visit.status, visit.flag_reason = VisitStatus.PLANNED.value, ""
-        record_change(session, actor, at=now, entity="preventive_visit", entity_id=visit.id, action="unflag",
-                      changes={"status": (VisitStatus.FLAGGED.value, VisitStatus.PLANNED.value)},
-                      reason="visit quota allows it")
-        promoted += 1
+    for visits in list(trips.values())[:remaining] if remaining is not None else trips.values():
+        for visit in visits:
+            visit.status, visit.flag_reason = VisitStatus.PLANNED.value, ""
+            record_change(session, actor, at=now, entity="preventive_visit", entity_id=visit.id, action="unflag",
+                          changes={"status": (VisitStatus.FLAGGED.value, VisitStatus.PLANNED.value)},
+                          reason="visit quota allows it")
+            promoted += 1
     return promoted
 
 
