@@ -265,3 +265,19 @@ def test_unknown_customer_kind_filter_is_422(client, login, world):
     r = client.get("/api/v1/kpis", headers={**login("manager"), "Accept-Language": "en"},
                    params={**NOV, "customer_kind": "zoo"})
     assert r.status_code == 422 and "customer_kind 'zoo' is unknown" in r.text
+
+
+def test_the_same_fault_again_within_30_days_is_a_repeat_failure(client, login, november, world):
+    # A (CO2 sensor on SN-IVF-001) was resolved two days ago; the same fault on the same device comes back
+    d = _open(client, login, "SN-IVF-001", "CO2 浓度又不准了,和上次一样偏高")
+    assert d != november["a"]                      # A is closed: a new ticket, not joined to A
+    body = _kpis(client, login("manager"), group_by="model", ids="true")
+    repeat = body["total"]["figures"]["repeat_failure"]
+    # resolved tickets of the period: A only → A repeated → 1 / 1
+    assert (repeat["value"], repeat["parts"]["repeated"]["ids"]) == (1.0, [november["a"]])
+    trigas = _row(body, str(world.models["trigas"]))
+    assert trigas["figures"]["repeat_failure"]["value"] == 1.0
+    # MTBF per model: SN-IVF-001 is the only HF100-TriGas, in service all month up to now; two failures (A, D)
+    mtbf = trigas["figures"]["mtbf"]
+    assert mtbf["detail"]["failures"] == 2 and mtbf["detail"]["devices"] == 1
+    assert mtbf["value"] == pytest.approx(mtbf["detail"]["operating_hours"] / 2)
