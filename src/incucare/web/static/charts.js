@@ -4,7 +4,7 @@
  * plotly only when a page has a chart, and take its labels from the page (zh/en) instead of hard-coding.
  *
  * Declarative use: <div data-chart-src="/url.json" data-chart-labels='{"temp_c":"温度 (°C)", ...}'
- *                       data-chart-empty="暂无数据" data-chart-kind="telemetry"></div>
+ *                       data-chart-refresh="60"></div>   (refresh: optional, seconds)
  * the JSON is {"fields": {"temp_c": [["2026-12-05 08:00:00", 37.0], ...], ...},
  *              "doors": [[start, end], ...], "marks": [{"at", "label_zh", "label_en"}]}.
  * Programmatic use: IncuCharts.line(element, {series: [{name, x, y, axis: "y"|"y2"}], yTitle, y2Title,
@@ -75,8 +75,10 @@
       if (usesY2) {
         layout.yaxis2 = { title: { text: spec.y2Title || "" }, overlaying: "y", side: "right", showgrid: false };
       }
-      el.textContent = "";
-      return Plotly.newPlot(el, traces, layout, { displaylogo: false, responsive: true }).then(function () {
+      var redraw = el.getAttribute("data-chart-state") === "drawn";
+      if (!redraw) { el.textContent = ""; }
+      var draw = redraw ? Plotly.react : Plotly.newPlot;
+      return draw(el, traces, layout, { displaylogo: false, responsive: true }).then(function () {
         el.setAttribute("data-chart-state", "drawn");
         return el;
       });
@@ -108,7 +110,11 @@
     var src = el.getAttribute("data-chart-src");
     var labels = {};
     try { labels = JSON.parse(el.getAttribute("data-chart-labels") || "{}"); } catch (e) { labels = {}; }
-    el.setAttribute("data-chart-state", "loading");
+    var refresh = parseFloat(el.getAttribute("data-chart-refresh") || "0");
+    if (el.getAttribute("data-chart-state") !== "drawn") { el.setAttribute("data-chart-state", "loading"); }
+    if (refresh > 0 && !el._incuRefresh) {  // live charts: fetch again every `refresh` seconds
+      el._incuRefresh = setInterval(function () { if (!document.hidden) { fromElement(el); } }, refresh * 1000);
+    }
     return fetch(src, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
         if (!r.ok) { throw new Error((labels.error || "HTTP") + " " + r.status); }
