@@ -86,9 +86,17 @@ def make_subscriber(factory: sessionmaker[Session], broker: tuple[str, int], gro
                             batch_wait_s=0.05, clock=now_utc)
 
 
-def rows(factory: sessionmaker[Session], model: type = TelemetryReading) -> int:
+def rows(factory: sessionmaker[Session], serials: list[str]) -> int:
+    """Readings of these devices (the broker is shared: other runs may publish for the world's serials)."""
     with factory() as s:
-        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+        return int(s.scalar(select(func.count()).select_from(TelemetryReading).join(
+            Device, Device.id == TelemetryReading.device_id).where(Device.serial.in_(serials))) or 0)
+
+
+def dead_letters(factory: sessionmaker[Session], serials: list[str]) -> int:
+    with factory() as s:
+        return int(s.scalar(select(func.count()).select_from(TelemetryDeadLetter)
+                            .where(TelemetryDeadLetter.serial.in_(serials))) or 0)
 
 
 def test_topic_names_the_serial():
@@ -110,16 +118,16 @@ def test_published_telemetry_is_stored_and_the_twin_updated(session_factory, mqt
                     "co2_pct": 5.0, "fw": "3.0.0"}
             publisher.publish(topic_for(serials[i % 2]), json.dumps(body), qos=1).wait_for_publish(5)
         publisher.publish(topic_for(serials[0]), b"garbage", qos=1).wait_for_publish(5)
-        wait_for(lambda: rows(session_factory) == 10 and rows(session_factory, TelemetryDeadLetter) == 1,
+        wait_for(lambda: rows(session_factory, serials) == 10 and dead_letters(session_factory, serials) == 1,
                  "10 readings and 1 dead letter")
         with session_factory() as s:
             device_id = s.scalar(select(Device.id).where(Device.serial == serials[1]))
             twin = s.get(DeviceTwin, device_id)
             assert twin is not None and twin.transport == "mqtt" and twin.fw == "3.0.0"
             assert twin.last_values["temp_c"] == pytest.approx(37.09)
-            letter = s.scalars(select(TelemetryDeadLetter)).one()
+            letter = s.scalars(select(TelemetryDeadLetter).where(TelemetryDeadLetter.serial.in_(serials))).one()
             assert letter.serial == serials[0] and letter.reason.startswith("payload is not valid JSON")
-        wait_for(lambda: sub.stats.acked == 11, "all 11 messages acknowledged")
+        wait_for(lambda: sub.stats.acked >= 11, "all 11 messages acknowledged")
     finally:
         sub.stop()
 
@@ -145,7 +153,7 @@ def test_a_batch_that_fails_is_not_acknowledged_and_comes_back(session_factory, 
         publisher.publish(topic_for(serials[0]), body, qos=1).wait_for_publish(5)
         # the same message published again (a device retry) adds nothing
         publisher.publish(topic_for(serials[0]), body, qos=1).wait_for_publish(5)
-        wait_for(lambda: rows(session_factory) == 2 and sub.stats.acked == 2, "stored after the retry")
+        wait_for(lambda: rows(session_factory, serials) == 2 and sub.stats.acked >= 2, "stored after the retry")
         assert sub.stats.failures == 1 and len(calls) >= 2
     finally:
         sub.stop()
@@ -176,7 +184,7 @@ def test_unacknowledged_messages_are_redelivered_to_a_new_session(session_factor
                               batch_wait_s=0.05, clock=now_utc)
     second.start()
     try:
-        wait_for(lambda: rows(session_factory) == 3, "the redelivered messages stored")
-        assert rows(session_factory) == 3
+        wait_for(lambda: rows(session_factory, serials) == 3, "the redelivered messages stored")
+        assert rows(session_factory, serials) == 3
     finally:
         second.stop()
