@@ -62,7 +62,10 @@ def test_invalid_taxonomies_are_refused_with_the_reason_and_nothing_saved(client
     duplicate["categories"].append(copy.deepcopy(duplicate["categories"][0]))
     missing = copy.deepcopy(data)
     del missing["rules"]
-    for bad, words in ((bad_tier, "7"), (no_phrases, "no phrases"), (duplicate, "duplicate"), (missing, "rules")):
+    no_mainboard = copy.deepcopy(data)
+    no_mainboard["categories"] = [c for c in data["categories"] if c["key"] != "electrical_mainboard"]
+    for bad, words in ((bad_tier, "7"), (no_phrases, "no phrases"), (duplicate, "duplicate"), (missing, "rules"),
+                       (no_mainboard, "instead): electrical_mainboard")):
         r = client.put("/api/v1/taxonomy", headers=h, json={"data": bad})
         assert r.status_code == 422 and words in r.json()["error"]["message_en"], r.text
     assert client.put("/api/v1/taxonomy", headers=login("agent"), json={"data": data}).status_code == 403

@@ -129,3 +129,20 @@ def test_a_request_for_a_visit_makes_it_tier_2_but_a_decontamination_question_st
 def test_gas_used_up_too_fast_is_a_leak_even_when_the_cylinder_was_full():
     result = triage("hissing behind the unit, used up a full cylinder in 3 days", TriageContext(), load_taxonomy())
     assert result.category.key == "gas_supply" and int(result.tier) == 2
+
+
+
+def test_every_category_the_rules_name_is_protected_from_removal():
+    """The editor refuses to remove RULE_CATEGORIES, so that set must hold every key the rules steer to."""
+    import inspect
+    import re
+
+    import incucare.domain.triage as module
+    from incucare.domain.triage import RULE_CATEGORIES
+
+    source = inspect.getsource(module)
+    start = source.index("RULE_CATEGORIES = ")
+    rules_only = source[:start] + source[source.index('"""', start):]
+    keys = {c.key for c in load_taxonomy().categories}
+    named = {k for k in keys if re.search(rf"[\"']{k}[\"']", rules_only)}
+    assert named == RULE_CATEGORIES

@@ -192,6 +192,13 @@ def _found(phrases: Sequence[str], spaced: str, compact: str, english: bool) -> 
     return found
 
 
+RULE_CATEGORIES = frozenset({
+    "co2_control", "co2_sensor", "contamination", "display_touch", "door_seal", "electrical_mainboard",
+    "false_alarm", "firmware_software", "gas_supply", "humidity_water", "installation_pm", "o2_control",
+    "quality_claim", "setup_usage", "temperature_control"})
+"""Categories the structural rules below steer to by key: an edited taxonomy may relabel and retune them
+and add new ones, but removing one would leave a rule pointing nowhere."""
+
 ALARM_CATEGORY = {"co2_low": "co2_control", "co2_high": "co2_control", "temp_high": "temperature_control",
                   "temp_low": "temperature_control", "door_open": "door_seal", "o2_high": "o2_control",
                   "o2_low": "o2_control", "water_low": "humidity_water", "sensor_fault": "co2_sensor",

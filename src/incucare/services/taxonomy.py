@@ -20,7 +20,7 @@ from incucare.adapters.kb.evalset import accuracy
 from incucare.adapters.kb.taxonomy import load_taxonomy, parse_taxonomy, shipped_taxonomy_data
 from incucare.domain.errors import PermissionDenied, ValidationFailed
 from incucare.domain.model import Role
-from incucare.domain.triage import Taxonomy
+from incucare.domain.triage import RULE_CATEGORIES, Taxonomy
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
 
@@ -68,6 +68,11 @@ def validate(data: Any) -> Taxonomy:
                                zh=f"分类键重复:{', '.join(duplicates)}")
     if not keys:
         raise ValidationFailed("the taxonomy needs at least one category", zh="分类表至少需要一个分类")
+    kept = sorted(RULE_CATEGORIES - set(keys))
+    if kept:
+        raise ValidationFailed(f"the built-in triage rules use these categories, so they cannot be removed "
+                               f"(edit their names and phrases instead): {', '.join(kept)}",
+                               zh=f"内置分诊规则会用到这些分类,不能删除(可修改其名称和关键词):{'、'.join(kept)}")
     return taxonomy
 
 
