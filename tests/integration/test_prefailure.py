@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.adapters.db.engine import make_engine, make_session_factory
-from incucare.adapters.db.tables import AuditRecord, Ticket
+from incucare.adapters.db.tables import AuditRecord, Calibration, Ticket
 from incucare.adapters.db.tables_alarms import TicketSnapshot
 from incucare.adapters.db.tables_findings import DetectorState, Finding
 from incucare.domain import fleet_sim as fs
+from incucare.domain.model import Role
 from incucare.domain.prefailure import DeviceState, FindingKind
 from incucare.services import prefailure
-from incucare.services.context import SYSTEM
+from incucare.services.context import SYSTEM, Actor
 from tests.world import PASSWORD
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
@@ -231,3 +232,31 @@ def test_the_device_page_shows_the_finding_in_both_languages_and_staff_dismiss_i
     assert _findings(session_factory, device_id)[0].status == "dismissed"
     r = client.post(f"/findings/{fid}/decision", data={"decision": "dismiss", "note": "x", "csrf": "forged"})
     assert r.status_code == 200 and _findings(session_factory, device_id)[0].note == "减压阀接头已紧固"
+
+
+def test_calibration_records_projecting_drift_open_a_finding_that_a_dismissal_quiets_until_the_next_calibration(
+        session_factory, world):
+    device_id = world.devices[SERIAL]
+    with session_factory() as s:
+        for days_ago, found in ((200, 5.0), (110, 5.1)):  # +0.1 in 90 days, left at 5.0 each time
+            s.add(Calibration(device_id=device_id, performed_at=START - timedelta(days=days_ago), parameter="co2",
+                              as_found=found, as_left=5.0, setpoint=5.0))
+        s.commit()
+    sim = _sim()
+    _feed(session_factory, device_id, sim, START + timedelta(days=1))
+    assert _findings(session_factory, device_id) == []  # projected ~0.12 %-pt off: in tolerance
+    with session_factory() as s:  # the same history 200 days earlier: projected ~0.34 %-pt off now
+        for c in s.scalars(select(Calibration).where(Calibration.device_id == device_id)):
+            c.performed_at -= timedelta(days=200)
+        s.commit()
+    _feed(session_factory, device_id, sim, START + timedelta(days=2))
+    found = _findings(session_factory, device_id)
+    assert [(f.kind, f.evidence["source"]) for f in found] == [("co2_sensor_drift", "calibration")]
+    assert abs(found[0].evidence["projected_error_now"]) >= 0.3 and "calibration" in found[0].recommendation_en
+    with session_factory() as s:
+        engineer = Actor(user_id=world.users["engineer"], name="engineer", role=Role.ENGINEER)
+        prefailure.decide_finding(s, engineer, found[0].id, confirm=False, note="已于上周校准,记录未录入",
+                                  now=START + timedelta(days=2))
+        s.commit()
+    _feed(session_factory, device_id, sim, START + timedelta(days=4))
+    assert [f.status for f in _findings(session_factory, device_id)] == ["dismissed"]

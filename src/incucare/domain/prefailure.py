@@ -242,6 +242,8 @@ class DeviceState:
     gas_used_s: float = 0.0
     gas_rate: float | None = None
     cal_id: int | None = None
+    cal_ack: int | None = None
+    gas_ack: float | None = None
     stats: dict[str, Stat] = field(default_factory=dict)
 
     def stat(self, kind: FindingKind) -> Stat:
@@ -278,7 +280,7 @@ class DeviceState:
 _SCALARS = ("last_ts", "door", "opened_at", "closed_at", "co2_sp", "temp_sp", "r_t0", "r_open_s", "r_min",
             "g_sum", "g_n", "b_closed_s", "b_inj_s", "b_co2", "b_temp", "b_w", "day", "d_duty", "d_w", "hour",
             "h_inj_s",
-            "gas_since", "gas_used_s", "gas_rate", "cal_id")
+            "gas_since", "gas_used_s", "gas_rate", "cal_id", "cal_ack", "gas_ack")
 
 
 # ---------------------------------------------------------------- signals and findings text
@@ -475,10 +477,15 @@ def _reset(st: DeviceState, kind: FindingKind, ts: float, res: StepResult) -> No
 
 
 def rebaseline(state: DeviceState, kind: FindingKind) -> None:
-    """Learn the baseline of ``kind`` again from now on: a person dismissed the finding (the level is normal for
-    this unit) or the fault was repaired; the gas counter restarts with ``cylinder_changed`` instead."""
+    """A person dismissed a finding of ``kind``: the telemetry baseline is learnt again from now on (this level
+    is normal for this unit); a calibration-record verdict stays quiet until the next calibration, a gas
+    forecast until the next cylinder change."""
     if kind.value in state.stats:
         state.stats[kind.value].reset()
+    if kind is FindingKind.CO2_SENSOR_DRIFT:
+        state.cal_ack = state.cal_id
+    if kind is FindingKind.GAS_DEPLETION:
+        state.gas_ack = state.gas_since
 
 
 def cylinder_changed(state: DeviceState, at: datetime) -> None:

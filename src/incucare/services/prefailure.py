@@ -215,7 +215,10 @@ def _check_gas(session: Session, states: Mapping[int, DeviceState], ids: Sequenc
         if st.gas_since is None or st.gas_since < row.changed_at.timestamp():
             cylinder_changed(st, row.changed_at)
         supply = GasSupply(row.capacity_l, row.flow_l_min, row.changed_at)
-        signals[row.device_id][FindingKind.GAS_DEPLETION] = gas_forecast(st, supply, now, deadline, params)
+        verdict = gas_forecast(st, supply, now, deadline, params)
+        if verdict.active and st.gas_ack is not None and st.gas_ack == st.gas_since:
+            continue  # dismissed for this cylinder
+        signals[row.device_id][FindingKind.GAS_DEPLETION] = verdict
 
 
 def _check_calibrations(session: Session, states: Mapping[int, DeviceState], ids: Sequence[int],
@@ -232,9 +235,10 @@ def _check_calibrations(session: Session, states: Mapping[int, DeviceState], ids
             calibrated(st, newest.id)
         points = [CalibrationPoint(c.performed_at, c.setpoint, c.as_found, c.as_left) for c in cals]
         verdict = calibration_drift(points, now, params)
-        telemetry = signals[device_id].get(FindingKind.CO2_SENSOR_DRIFT)
-        if verdict.active or telemetry is None:
-            signals[device_id][FindingKind.CO2_SENSOR_DRIFT] = verdict
+        if verdict.active and st.cal_ack == newest.id:
+            continue  # dismissed since the last calibration
+        if verdict.active or not st.stat(FindingKind.CO2_SENSOR_DRIFT).active:
+            signals[device_id][FindingKind.CO2_SENSOR_DRIFT] = verdict  # else the telemetry verdict stands
 
 
 # ---------------------------------------------------------------- findings from signals
@@ -254,7 +258,9 @@ def apply_signals(session: Session, signals: Mapping[int, Mapping[FindingKind, S
                 finding.last_seen_at = now
                 finding.evidence = dict(signal.evidence)
                 _set_text(finding, kind, signal.evidence, finding.since)
-            elif not signal.active and finding is not None and "reset" not in signal.evidence:
+            elif (not signal.active and finding is not None and "reset" not in signal.evidence
+                  and finding.evidence.get("source", "") == signal.evidence.get("source", "")):
+                # a verdict clears only what the same source raised (records vs telemetry for drift)
                 finding.status = FindingStatus.CLEARED.value
                 finding.closed_at = now
                 finding.last_seen_at = now
