@@ -143,3 +143,18 @@ def test_apps_built_by_tests_do_not_start_mqtt_unless_asked(engine, db_url, cloc
         status = transport_status()
         assert status.kind == "mqtt"
     assert not transport_status().connected
+
+
+def test_an_unreachable_broker_is_a_warning_and_the_app_keeps_serving(engine, db_url, clock, world, caplog):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(database_url=db_url, secret_key="test-secret-key-123456", sweep_interval_s=0,
+                        mqtt_enabled=True, mqtt_port=port)
+    with TestClient(create_app(settings, engine=engine, clock=clock)) as c:
+        assert c.get("/healthz").status_code == 200
+        status = transport_status()
+        assert status.kind == "mqtt" and not status.connected and "not reachable" in status.detail
+    assert any("is not reachable" in r.getMessage() for r in caplog.records)

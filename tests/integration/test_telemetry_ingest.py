@@ -127,3 +127,26 @@ def test_mark_offline_after_ten_minutes_of_silence(session_factory, world, clock
         s.commit()
         twin = s.get(DeviceTwin, world.devices["SN-IVF-001"])
         assert twin is not None and not twin.online
+
+
+def test_a_message_the_storage_cannot_handle_is_isolated_and_the_rest_stored(session_factory, world, clock,
+                                                                             monkeypatch):
+    """A batch that fails for a reason other than the database being down is retried message by message:
+    the poisonous one ends as a dead letter, the others are stored, nothing blocks the stream."""
+    real = telemetry_ingest.store.upsert_minutes
+    poison_device = world.devices["SN-GMP-002"]
+
+    def fragile(session, rows):
+        if any(row["device_id"] == poison_device for row in rows):
+            raise ValueError("cannot fold this minute")
+        real(session, rows)
+
+    monkeypatch.setattr(telemetry_ingest.store, "upsert_minutes", fragile)
+    good = msg("SN-IVF-001", {"ts": clock.now.isoformat(), "temp_c": 37.0}, clock)
+    poison = msg("SN-GMP-002", {"ts": clock.now.isoformat(), "temp_c": 37.0}, clock)
+    report = ingest(session_factory, [good, poison], now=clock.now)
+    assert (report.stored, report.dead_letters) == (1, 1)
+    with session_factory() as s:
+        letter = s.scalars(select(TelemetryDeadLetter)).one()
+        assert letter.serial == "SN-GMP-002" and letter.reason == "storage failed: ValueError: cannot fold this minute"
+        assert s.scalar(select(func.count()).select_from(TelemetryReading)) == 1  # the poison's reading rolled back

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.adapters.db import telemetry_store as store
@@ -109,7 +109,7 @@ def transport_status() -> TransportStatus:
 def ingest(factory: sessionmaker[Session], messages: Sequence[InboundTelemetry], *, now: datetime) -> IngestReport:
     """Store a batch in one transaction and commit; the entry point of every transport.
 
-    If the database refuses the batch for a reason other than being unreachable (a bug, a value the
+    If the batch fails for a reason other than the database being unreachable (a bug, a value the
     database rejects), the messages are retried one by one so a single poisonous message ends as a dead
     letter instead of blocking the stream. Connection problems propagate: the caller keeps the messages
     (MQTT: not acknowledged) and retries later.
@@ -126,8 +126,8 @@ def ingest(factory: sessionmaker[Session], messages: Sequence[InboundTelemetry],
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise
-        failure: SQLAlchemyError = exc
-    except SQLAlchemyError as exc:
+        failure: Exception = exc
+    except Exception as exc:  # a value the code or the database cannot handle: isolate it, keep the stream going
         failure = exc
     if len(messages) > 1:
         log.warning("batch of %d failed (%s); storing message by message", len(messages), failure)
