@@ -74,6 +74,9 @@ def test_device_page_draws_the_last_day_from_offline_plotly(page, monitored):
     assert chart.locator("svg.main-svg").count() >= 1
     legend = chart.locator("g.legend").text_content() or ""
     assert "温度" in legend and "CO2" in legend and "O2" in legend and "开门" in legend
+    bars = page.locator('[data-testid="injection-chart"][data-chart-state="drawn"]')
+    bars.wait_for(timeout=20000)
+    assert bars.locator("g.barlayer .point").count() >= 24, "hourly injection bars"
     assert f"{base}/static/vendor/plotly.min.js" in requests
     assert all(u.startswith(base) or u.startswith("data:") for u in requests), "offline: no CDN"
 

@@ -74,8 +74,14 @@ def test_device_chart_json_has_the_last_day_and_door_openings(client, fed, world
     plain = client.get(f"/monitoring/devices/{world.devices['SN-IVF-002']}/chart.json").json()
     assert "o2_pct" not in plain["fields"]
     assert client.get(f"/monitoring/devices/{world.devices['SN-GMP-001']}/chart.json").status_code == 404
+    injection = client.get(f"/monitoring/devices/{world.devices['SN-IVF-001']}/injection.json").json()
+    hourly = injection["fields"]["co2_valve_open_s"]
+    assert 24 <= len(hourly) <= 26 and all(p[0].endswith(":00:00") for p in hourly)
+    assert 10 < sorted(v for _, v in hourly)[len(hourly) // 2] < 600, "seconds of injection per hour"
+    assert client.get(f"/monitoring/devices/{world.devices['SN-GMP-001']}/injection.json").status_code == 404
     page = client.get(f"/devices/{world.devices['SN-IVF-001']}").text
     assert 'data-testid="telemetry-chart"' in page and "/static/charts.js" in page
+    assert 'data-testid="injection-chart"' in page
     assert f"/monitoring/devices/{world.devices['SN-IVF-001']}/chart.json" in page
 
 

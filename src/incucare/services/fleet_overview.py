@@ -133,6 +133,21 @@ def device_chart(session: Session, actor: Actor, device_id: int, *, now: datetim
             "fields": fields, "doors": doors, "marks": []}
 
 
+def device_injection(session: Session, actor: Actor, device_id: int, *, now: datetime, zone: ZoneInfo,
+                     days: int = 7) -> dict[str, Any]:
+    """CO2 injection seconds per hour over the last ``days``, local hours: the quantity a slow leak raises
+    (and a drifting sensor lowers) long before CO2 itself moves, so a person can see what a finding saw."""
+    device = get_device(session, actor, device_id)  # scope check
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    data = telemetry_query.series(session, device.id, end - timedelta(days=days), end, ["co2_valve_open_s"])
+    hours: dict[datetime, float] = defaultdict(float)
+    for ts, value in data.get("co2_valve_open_s", []):
+        hours[ts.replace(minute=0, second=0, microsecond=0)] += value
+    points = [[_local(h, zone), round(v, 1)] for h, v in sorted(hours.items())]
+    return {"device_id": device.id, "serial": device.serial, "fields": {"co2_valve_open_s": points} if points else {},
+            "doors": [], "marks": []}
+
+
 def ticket_snapshot(session: Session, actor: Actor, ticket_id: int, *, zone: ZoneInfo) -> dict[str, Any] | None:
     """The telemetry snapshot stored with an iot ticket (hours around the alarm or finding), or None;
     x values in local time, marks (alarm raised/cleared...) kept with their zh/en labels."""

@@ -837,6 +837,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "chart.rh_pct": ("湿度 %", "Humidity %"),
     "chart.heater_duty": ("加热占空比", "Heater duty"),
     "chart.co2_valve_open_s": ("CO2 注气秒数", "CO2 injection s"),
+    "chart.injection_7d": ("CO2 注气时间(每小时,近 7 天)", "CO2 injection time (per hour, last 7 days)"),
+    "chart.injection_per_hour": ("注气秒数/小时", "Injection s/h"),
+    "chart.axis_seconds": ("秒/小时", "s/h"),
     # --- audit trail and electronic signatures (issue 7, helper F) ---
     "audit.title": ("审计追踪", "Audit trail"),
     "audit.intact": ("审计链完整:已校验 {n} 条记录", "Audit chain intact: {n} records verified"),

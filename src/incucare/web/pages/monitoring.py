@@ -34,6 +34,15 @@ def device_chart(page: PageDep, device_id: int, hours: int = 24) -> Response:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
+@router.get("/monitoring/devices/{device_id}/injection.json")
+def device_injection(page: PageDep, device_id: int, days: int = 7) -> Response:
+    """CO2 injection seconds per hour over the last ``days`` (1-30), local time."""
+    data = fleet_overview.device_injection(page.uow.session, page.actor, device_id,
+                                           now=page.request.app.state.clock(), zone=page.zone,
+                                           days=min(max(days, 1), 30))
+    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+
+
 @router.get("/monitoring/tickets/{ticket_id}/snapshot.json")
 def ticket_snapshot(page: PageDep, ticket_id: int) -> Response:
     """The telemetry snapshot stored with an iot ticket, or ``{}`` when it has none."""

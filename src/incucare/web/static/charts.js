@@ -16,7 +16,8 @@
   var loading = null;
   var COLORS = { temp_c: "#d9480f", co2_pct: "#1c7ed6", o2_pct: "#2f9e44", rh_pct: "#7048e8",
                  co2_valve_open_s: "#0b7285", heater_duty: "#e67700" };
-  var RIGHT_AXIS = { co2_pct: true, o2_pct: true, co2_valve_open_s: true };
+  var RIGHT_AXIS = { co2_pct: true, o2_pct: true };
+  var BARS = { co2_valve_open_s: true };
 
   function lang() {
     return (document.documentElement.getAttribute("lang") || "zh").slice(0, 2) === "en" ? "en" : "zh";
@@ -48,6 +49,9 @@
     return ensurePlotly().then(function (Plotly) {
       var usesY2 = series.some(function (s) { return s.axis === "y2"; });
       var traces = series.map(function (s) {
+        if (s.bar) {
+          return { type: "bar", name: s.name, x: s.x, y: s.y, yaxis: s.axis || "y", marker: { color: s.color } };
+        }
         return { type: "scatter", mode: "lines", name: s.name, x: s.x, y: s.y, yaxis: s.axis || "y",
                  line: { width: 1.5, color: s.color } };
       });
@@ -67,7 +71,7 @@
                       marker: { symbol: "square", size: 12, color: "rgba(250, 176, 5, 0.5)" } });
       }
       var layout = {
-        margin: { l: 50, r: usesY2 ? 50 : 20, t: 24, b: 40 }, height: spec.height || 320,
+        margin: { l: 50, r: usesY2 ? 50 : 20, t: 24, b: 40 }, height: spec.height || parseInt(el.style.minHeight, 10) || 320,
         legend: { orientation: "h", y: -0.2 }, hovermode: "x unified",
         xaxis: { type: "date" }, yaxis: { title: { text: spec.yTitle || "" } },
         shapes: shapes, annotations: annotations, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)"
@@ -92,13 +96,13 @@
     var fields = data.fields || {};
     var series = Object.keys(fields).map(function (name) {
       var pts = fields[name] || [];
-      return { name: labels[name] || name, axis: RIGHT_AXIS[name] ? "y2" : "y", color: COLORS[name],
+      return { name: labels[name] || name, axis: RIGHT_AXIS[name] ? "y2" : "y", color: COLORS[name], bar: !!BARS[name],
                x: pts.map(function (p) { return p[0]; }), y: pts.map(function (p) { return p[1]; }) };
     });
     var en = lang() === "en";
     return {
       series: series, spans: data.doors || [], spanLabel: labels.door_open,
-      yTitle: labels.axis_temp || "°C", y2Title: labels.axis_gas || "%",
+      yTitle: labels.axis_left || labels.axis_temp || "°C", y2Title: labels.axis_gas || "%",
       marks: (data.marks || []).map(function (m) {
         return { at: m.at, label: en ? (m.label_en || m.label_zh) : (m.label_zh || m.label_en) };
       }),
