@@ -260,3 +260,16 @@ def test_an_alarm_stands_even_when_no_ticket_can_be_opened(session: Session, wor
     assert rows["fault:E50"].ticket_id is None and rows["fault:E50"].state == "active_unack"
     assert rows["over_temperature"].ticket_id is not None
     assert session.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
+def test_a_vague_report_on_an_alarming_device_is_triaged_to_the_alarming_function(
+        session: Session, world: World, clock: FakeClock) -> None:
+    """"Please call back" names no function; the device's active water-low alarm does."""
+    from incucare.services.triage import triage_report
+
+    agent = actor(session, world, "agent")
+    assert triage_report(session, agent, text="请回电", now=clock.now,
+                         serial="SN-GMP-002").category.key == "setup_usage"
+    feed(session, world.devices["SN-GMP-002"], readings("SN-GMP-002", clock.now, 2, water_low=True), clock.now)
+    result = triage_report(session, agent, text="请回电", now=clock.now, serial="SN-GMP-002")
+    assert result.category.key == "humidity_water"

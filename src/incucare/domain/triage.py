@@ -202,7 +202,10 @@ and add new ones, but removing one would leave a rule pointing nowhere."""
 ALARM_CATEGORY = {"co2_low": "co2_control", "co2_high": "co2_control", "temp_high": "temperature_control",
                   "temp_low": "temperature_control", "door_open": "door_seal", "o2_high": "o2_control",
                   "o2_low": "o2_control", "water_low": "humidity_water", "sensor_fault": "co2_sensor",
-                  "power": "electrical_mainboard"}
+                  "power": "electrical_mainboard",
+                  # the remote-monitoring rules' alarm types (domain/alarms.py AlarmType)
+                  "co2_deviation": "co2_control", "temp_deviation": "temperature_control",
+                  "over_temperature": "temperature_control", "power_loss": "electrical_mainboard"}
 """Open device alarms that point to a category when the text alone does not."""
 
 REMOTE_CATEGORIES = frozenset({"setup_usage", "false_alarm", "gas_supply", "humidity_water"})
