@@ -6,6 +6,7 @@ import sys
 
 from benchmarks import (
     bench_alarms,
+    bench_audit,
     bench_api,
     bench_dashboards,
     bench_detection,
@@ -24,7 +25,7 @@ SUITES = {"api": bench_api.main, "sla_deadlines": bench_sla_deadlines.main, "sla
           "triage": bench_triage.main, "kb": bench_kb.main, "vrptw": bench_vrptw.main, "trsp": bench_trsp.main,
           "dispatch": bench_dispatch.main, "kpi": bench_kpi.main, "detection": bench_detection.main,
           "alarms": bench_alarms.main, "ingest": bench_ingest.main,
-          "dashboards": bench_dashboards.main}
+          "dashboards": bench_dashboards.main, "audit": bench_audit.main}
 
 
 def main(argv: list[str]) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first record of the chain."""
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def utc_iso(moment: datetime) -> str:
@@ -46,6 +47,13 @@ def sha256_hex(text: str) -> str:
 def plain(value: Any) -> Any:
     """A value as JSON sees it (datetimes and dates as ISO text, tuples as lists, keys as text), so what is
     hashed is exactly what the database gives back."""
+    kind = type(value)
+    if kind in _SCALARS:  # the common case first: JSON read back from the database
+        return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
     if isinstance(value, datetime):
         return utc_iso(value) if value.tzinfo is not None else value.isoformat()
     if isinstance(value, Enum):
