@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, false, func, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from incucare.adapters.db.tables import (
     Calibration,
@@ -165,6 +165,10 @@ def _histories(session: Session, contract: Contract, devices: list[Device]) -> l
 
 def _promote_flagged(session: Session, actor: Actor, contract: Contract, now: datetime) -> int:
     """A raised quota releases flagged visits, oldest trip first (a site's devices on one date together)."""
+    if session.scalar(select(PreventiveVisit.id).where(
+            PreventiveVisit.contract_id == contract.id, PreventiveVisit.status == VisitStatus.FLAGGED.value)
+            .limit(1)) is None:
+        return 0
     remaining = None if contract.visit_quota is None else contract.visit_quota - _quota_used(session, contract)
     if remaining is not None and remaining <= 0:
         return 0
@@ -204,9 +208,14 @@ def generate_for_contract(session: Session, contract: Contract, *, now: datetime
     if not devices:
         return report
     try:
-        agreement = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
-                              quota=contract.visit_quota, used=_quota_used(session, contract))
-        result = schedule(agreement, _histories(session, contract, devices), today=today, horizon_days=horizon_days)
+        histories = _histories(session, contract, devices)
+        unlimited = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
+                              quota=None, used=0)
+        result = schedule(unlimited, histories, today=today, horizon_days=horizon_days)
+        if result.new and contract.visit_quota is not None:  # the quota is read only when a trip is planned
+            agreement = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
+                                  quota=contract.visit_quota, used=_quota_used(session, contract))
+            result = schedule(agreement, histories, today=today, horizon_days=horizon_days)
     except PlanError as exc:
         report.errors.append(f"{contract.number}: {exc}")
         return report
@@ -251,7 +260,9 @@ def generate_visits(session: Session, *, now: datetime, zone: ZoneInfo = DEFAULT
     report = GenerationReport()
     contracts = session.scalars(select(Contract).where(
         Contract.kind == ContractKind.ANNUAL_MAINTENANCE.value, Contract.end_date >= today)
-        .options(joinedload(Contract.customer)).order_by(Contract.id)).all()
+        .options(joinedload(Contract.customer),
+                 selectinload(Contract.devices).options(joinedload(Device.model), joinedload(Device.site)))
+        .order_by(Contract.id)).unique().all()
     for contract in contracts:
         report.contracts += 1
         generate_for_contract(session, contract, now=now, zone=zone, actor=actor, report=report)
