@@ -420,7 +420,7 @@ def _follow_recovery(st: DeviceState, r: Reading, ts: float, p: Params, res: Ste
     st.r_t0 = None
     if deficit < p.recovery_min_deficit or not p.recovery_open_min_s <= st.r_open_s <= p.recovery_open_max_s:
         return
-    if st.stat(FindingKind.CO2_LEAK).hi > 0.0:
+    if st.stat(FindingKind.CO2_LEAK).hi > p.leak.h / 2:
         return  # a leak slows every recovery too: its own detector speaks, the gasket's waits
     st.g_sum += min(elapsed, p.recovery_max_s) / deficit
     st.g_n += 1
