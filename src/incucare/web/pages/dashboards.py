@@ -71,8 +71,8 @@ def _helpers(page: Page) -> dict[str, Any]:
     }
 
 
-def _month_param(page: Page) -> str | None:
-    raw = page.request.query_params.get("month")
+def _month(raw: str | None) -> str | None:
+    """The ``month`` query parameter, None when empty (this month)."""
     return raw.strip() if raw and raw.strip() else None
 
 
@@ -110,7 +110,7 @@ def dashboard(page: PageDep, region: str | None = None, month: str | None = None
         return RedirectResponse(in_language(page.request, DASH + "/customer"), status_code=303)
     session, actor, now = page.uow.session, page.actor, page.request.app.state.clock()
     scope = svc.resolve_scope(session, actor, region)
-    start, end = svc.month_bounds(now, page.zone, _month_param(page))
+    start, end = svc.month_bounds(now, page.zone, _month(month))
     rows, total = svc.compliance_by_region(session, actor, start=start, end=end, now=now, scope=scope,
                                            zone=page.zone, lang=page.lang)
     points = svc.compliance_trend(session, actor, now=now, scope=scope, bucket=trend,
@@ -133,7 +133,7 @@ def scorecards(page: PageDep, region: str | None = None, month: str | None = Non
     """Engineer scorecards: each engineer's KPIs of the month and the service-quality score, best first."""
     session, actor, now = page.uow.session, page.actor, page.request.app.state.clock()
     scope = svc.resolve_scope(session, actor, region)
-    start, end = svc.month_bounds(now, page.zone, _month_param(page))
+    start, end = svc.month_bounds(now, page.zone, _month(month))
     cards = svc.engineer_scorecards(session, actor, start=start, end=end, now=now, scope=scope, zone=page.zone,
                                     lang=page.lang)
     scores = [{"name": c.label, "score": c.figures[Metric.SCORE].value, "url": c.figures[Metric.SCORE].url}
