@@ -207,6 +207,19 @@ def test_claim_approval_is_signed_by_the_approver_and_then_frozen(client, login,
     assert paid.status_code == 200, paid.text
 
 
+def test_a_rejected_claim_cannot_be_signed_as_approved_even_once_closed(client, login, work):
+    r = client.post("/api/v1/hq/claims", headers=login("agent"), json={
+        "kind": "refund", "amount_cents": 50_000, "description": "外观划痕", "ticket_id": work.ticket_id})
+    cid = r.json()["id"]
+    manager = login("manager")
+    for to, reason in (("rejected", "非质量问题"), ("closed", "")):
+        moved = client.post(f"/api/v1/hq/claims/{cid}/transitions", headers=manager,
+                            json={"to": to, "reason": reason} if reason else {"to": to})
+        assert moved.status_code == 200, moved.text
+    refused = _sign(client, manager, "quality_claim", cid, "approved")
+    assert refused.status_code == 422 and "only an approved claim" in refused.text
+
+
 def test_the_claim_page_signs_the_approval_with_the_password(client, login, work):
     from tests.integration.test_hq import _csrf, _login_page
 

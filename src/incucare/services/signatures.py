@@ -50,7 +50,20 @@ EDITABLE: dict[RecordKind, dict[str, type]] = {
 """What a revision may change, per record kind (identity, links and times never change)."""
 _MODELS: dict[RecordKind, type[Any]] = {RecordKind.WORK_REPORT: WorkReport, RecordKind.CALIBRATION: Calibration,
                                         RecordKind.QUALITY_CLAIM: QualityClaim}
-APPROVED_STATES = frozenset({ClaimState.APPROVED.value, ClaimState.PAID.value, ClaimState.CLOSED.value})
+APPROVED_STATES = frozenset({ClaimState.APPROVED.value, ClaimState.PAID.value})
+
+
+def was_approved(session: Session, claim: QualityClaim) -> bool:
+    """Whether the claim's decision was an approval: its state says so until it is closed, after which only
+    its audited transitions tell an approved-paid-closed claim from a rejected-closed one."""
+    if claim.state in APPROVED_STATES:
+        return True
+    if claim.state != ClaimState.CLOSED.value:
+        return False
+    transitions = session.scalars(select(AuditRecord.changes).where(
+        AuditRecord.entity == "quality_claim", AuditRecord.entity_id == str(claim.id),
+        AuditRecord.action == "transition"))
+    return any((changes.get("state") or {}).get("new") == ClaimState.APPROVED.value for changes in transitions)
 
 
 class SignatureRefused(PermissionDenied):
@@ -151,7 +164,7 @@ def sign(session: Session, actor: Actor, *, kind: RecordKind, record_id: int, me
     signer = _check_password(session, actor, password, kind, record_id, meaning, now)
     row = load_record(session, actor, kind, record_id)
     author = _author(kind, row)
-    approvable = kind is not RecordKind.QUALITY_CLAIM or row.state in APPROVED_STATES
+    approvable = kind is not RecordKind.QUALITY_CLAIM or was_approved(session, row)
     check_may_sign(kind, meaning, role=actor.role, is_author=author == actor.user_id, approvable=approvable)
     content = content_of(session, kind, row)
     digest = content_hash(content)
