@@ -117,6 +117,9 @@ def test_long_spans_read_minute_averages_and_bad_fields_are_422(client, login, s
     naive = client.get("/api/v1/devices/SN-IVF-001/telemetry", params={"from": "2026-11-26T00:00:00"},
                        headers=login("agent"))
     assert naive.status_code == 422
+    too_raw = client.get("/api/v1/devices/SN-IVF-001/telemetry?lang=en", headers=login("agent"),
+                         params={"from": (clock.now - timedelta(days=10)).isoformat(), "resolution": "raw"})
+    assert too_raw.status_code == 422 and "up to 7 days" in too_raw.json()["error"]["message_en"]
 
 
 def test_twin_is_404_before_any_telemetry(client, login):

@@ -20,6 +20,7 @@ from incucare.domain.errors import ValidationFailed
 from incucare.services.telemetry_ingest import OFFLINE_AFTER
 
 RAW_SPAN_LIMIT = timedelta(hours=48)  # longer spans are charted from minute aggregates
+RAW_SPAN_MAX = timedelta(days=7)  # raw readings asked for explicitly (the API refuses longer spans)
 MAX_SPAN = timedelta(days=3 * 366)
 SERIES_FIELDS = (*AGG_FIELDS, "co2_valve_open_s", "door_open")
 

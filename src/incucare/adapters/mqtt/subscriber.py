@@ -172,14 +172,14 @@ class IngestSubscriber:
 
     # --- worker thread ---------------------------------------------------------------------------------
 
-    def _next_batch(self) -> list[tuple[int, int, int, InboundTelemetry]]:
+    def _next_batch(self, limit: int) -> list[tuple[int, int, int, InboundTelemetry]]:
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
             return []
         batch = [first]
         deadline = time.monotonic() + self._batch_wait
-        while len(batch) < self._batch_max:
+        while len(batch) < limit:
             left = deadline - time.monotonic()
             try:
                 batch.append(self._queue.get_nowait() if left <= 0 else self._queue.get(timeout=left))
@@ -190,11 +190,16 @@ class IngestSubscriber:
     def _run(self) -> None:
         pending: list[tuple[int, int, int, InboundTelemetry]] = []
         delay = 0.5
+        drain: int | None = None  # when stopping: what was queued then is stored, later arrivals are not
         while True:
             if not pending:
-                if self._stop.is_set() and self._queue.empty():
-                    return
-                pending = self._next_batch()
+                if self._stop.is_set():
+                    drain = self._queue.qsize() if drain is None else drain
+                    if drain <= 0:
+                        return
+                pending = self._next_batch(self._batch_max if drain is None else min(drain, self._batch_max))
+                if drain is not None:
+                    drain -= len(pending)
                 if not pending:
                     continue
             try:

@@ -163,6 +163,9 @@ def device_telemetry(
     start = _aware(start, "from") if start is not None else end - timedelta(hours=24)
     names = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     chosen = query.resolution(start, end) if resolution == "auto" else resolution
+    if chosen == "raw" and end - start > query.RAW_SPAN_MAX:
+        raise ValidationFailed("raw readings are served for spans up to 7 days; use resolution=minute",
+                               zh="原始数据最多查询 7 天；请使用 resolution=minute")
     data = query.series(uow.session, device.id, start, end, names, source=chosen)
     return SeriesOut(serial=device.serial, start=start, end=end, resolution=chosen, series=data)
 
