@@ -278,3 +278,38 @@ def test_trend_counts_the_clocks_exactly_as_the_kpi_figures_do(session_factory, 
         assert (first["2026-W45"].met, first["2026-W45"].breached) == (1, 0)  # t1, reported Mon 2 Nov
         assert (first["2026-W47"].met, first["2026-W47"].breached) == (0, 0)  # nothing reported 16-22 Nov
         assert first["2026-W46"].url.startswith("/kpis/tickets?from=2026-11-09&to=2026-11-15")
+
+
+def test_customer_device_health_shows_the_twin_and_active_alarms(client, session_factory, world, month, clock):
+    from incucare.adapters.db.tables_alarms import Alarm
+    from incucare.adapters.db.tables_telemetry import DeviceTwin
+
+    with session_factory() as s:
+        ivf1, ivf2, gmp = (world.devices[k] for k in ("SN-IVF-001", "SN-IVF-002", "SN-GMP-001"))
+        s.add(DeviceTwin(device_id=ivf1, last_seen=clock.now - timedelta(minutes=2), received_at=clock.now,
+                         online=True, last_values={"co2": 5.0, "temp": 37.0}, transport="mqtt"))
+        s.add(DeviceTwin(device_id=gmp, last_seen=clock.now - timedelta(days=2), received_at=clock.now,
+                         online=False, last_values={}, transport="mqtt"))
+        for device, customer in ((ivf2, world.customers["ivf"]), (gmp, world.customers["gmp"])):
+            s.add(Alarm(device_id=device, customer_id=customer, alarm_type="co2_low", category="co2",
+                        severity="major", state="active_unack", message_zh="CO2 浓度过低", message_en="CO2 too low",
+                        first_at=clock.now, last_at=clock.now))
+        s.commit()
+    customer = actor(world, "customer", Role.CUSTOMER, customer_id=world.customers["ivf"])
+    with session_factory() as s:
+        view = dashboards.customer_overview(s, customer, now=clock.now)
+        health = {h.device.serial: h for h in view.devices}
+        assert set(health) == {"SN-IVF-001", "SN-IVF-002"}  # never the GMP plant's devices or alarms
+        assert health["SN-IVF-001"].monitored and health["SN-IVF-001"].online is True
+        assert health["SN-IVF-001"].values == {"co2": 5.0, "temp": 37.0} and health["SN-IVF-001"].tone == "green"
+        assert health["SN-IVF-002"].alarms == ["CO2 浓度过低"] and health["SN-IVF-002"].tone == "red"
+        assert not health["SN-IVF-002"].monitored and health["SN-IVF-002"].online is None
+        gmp_user = actor(world, "gmpuser", Role.CUSTOMER, customer_id=world.customers["gmp"])
+        gmp_health = {h.device.serial: h for h in dashboards.customer_overview(s, gmp_user, now=clock.now).devices}
+        assert gmp_health["SN-GMP-001"].online is False and gmp_health["SN-GMP-001"].tone == "red"
+        assert gmp_health["SN-GMP-002"].tone == "green" and not gmp_health["SN-GMP-002"].monitored
+    login_page(client, "customer")
+    page = client.get("/dashboards/customer").text
+    assert "co2 5.0" in _section(page, "health-SN-IVF-001", "health-SN-IVF-002")
+    assert "在线" in _section(page, "health-SN-IVF-001", "health-SN-IVF-002")
+    assert 'data-tone="red"' in _tag(page, "health-SN-IVF-002") and "CO2 浓度过低" in page

@@ -10,7 +10,6 @@ organisation. Every list reuses the query that already exists for it (at-risk or
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -38,9 +37,11 @@ from incucare.domain.kpi import ALL, ClockFact, GroupBy, Metric, clock_outcome
 from incucare.domain.model import OPEN_STATUSES, Role, TicketStatus
 from incucare.domain.sla import ClockState, ClockStatus
 from incucare.services import parts, sla
+from incucare.services.alarms import list_alarms
 from incucare.services.context import Actor
 from incucare.services.kpi import KpiFigure, KpiFilters, KpiGroup, compute_kpis
 from incucare.services.monthly_report import COMPLIANCE_TARGET, SLA_METRICS, parse_month
+from incucare.services.telemetry_query import twins
 from incucare.services.tickets import list_tickets, tier_path
 
 AT_RISK_PERCENT = 75.0
@@ -555,25 +556,8 @@ class CustomerOverview:
     history: list[Ticket]
 
 
-def _optional(module: str, name: str) -> Any:
-    """A function of an issue-6 module, or None when that part is not installed yet (graceful degradation)."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
-def _twins_of(session: Session, device_ids: list[int], now: datetime) -> dict[int, Any]:
-    """The remote-monitoring twins (online, last values) of the devices, when issue 6's query service is there."""
-    twins = _optional("incucare.services.telemetry_query", "twins")
-    return dict(twins(session, device_ids, now=now)) if twins is not None and device_ids else {}
-
-
 def _alarms_of(session: Session, actor: Actor, lang: str) -> dict[int, list[str]]:
-    """Active alarms per device in the caller's scope, when issue 6's alarm service is there."""
-    list_alarms = _optional("incucare.services.alarms", "list_alarms")
-    if list_alarms is None:
-        return {}
+    """Active alarms per device in the caller's scope (``services.alarms`` decides visibility)."""
     found: dict[int, list[str]] = defaultdict(list)
     for alarm in list_alarms(session, actor, active_only=True, limit=500).items:
         found[alarm.device_id].append((alarm.message_en if lang == "en" else alarm.message_zh) or alarm.alarm_type)
@@ -584,8 +568,8 @@ def customer_overview(session: Session, actor: Actor, *, now: datetime, lang: st
                       history_limit: int = 20) -> CustomerOverview:
     """A customer's devices with their health, open tickets with countdowns and the recent closed history.
 
-    Everything is read through the customer's own scope; the remote-monitoring twin and alarms are shown
-    when those services exist, otherwise the device list still shows status and open tickets.
+    Everything is read through the customer's own scope; a device that never sent telemetry shows as not
+    monitored (status and open tickets only).
     """
     devices = list(session.scalars(select(Device).where(scoping.devices_visible(actor.scope))
                                    .order_by(Device.serial).limit(200)))
@@ -595,10 +579,10 @@ def customer_overview(session: Session, actor: Actor, *, now: datetime, lang: st
     for ticket in open_page.items:
         open_by_device[ticket.device_id] += 1
     alarms = _alarms_of(session, actor, lang)
-    twins = _twins_of(session, [d.id for d in devices], now)
+    found = twins(session, [d.id for d in devices], now=now)
     health = []
     for device in devices:
-        twin = twins.get(device.id)
+        twin = found.get(device.id)
         health.append(DeviceHealth(
             device, monitored=twin is not None, online=bool(twin.online) if twin is not None else None,
             last_seen=twin.last_seen if twin is not None else None,
