@@ -4,7 +4,9 @@ total duration against the published routes (goal: within 1 % at 60 s per instan
 For each instance it prints our value, the published routes re-scored by our evaluator, the value printed
 with them, and the gap to the re-scored value (the README warns that the printed values may use another
 waiting convention; both are quoted). Time budget: ``INCUCARE_BENCH_TRSP_S`` (default 60), or
-``--time-limit`` when run as ``python -m benchmarks.bench_trsp``. Data: ``$INCUCARE_BENCHMARK_DATA`` or
+``--time-limit`` when run as ``python -m benchmarks.bench_trsp``; wall-clock seconds unless
+``INCUCARE_BENCH_TRSP_CLOCK=cpu`` (or ``--cpu-time``) counts CPU seconds of the solver, which is what
+to compare on a machine shared with other work. Data: ``$INCUCARE_BENCHMARK_DATA`` or
 ``../shared/benchmarks``.
 """
 
@@ -19,6 +21,7 @@ from incucare.adapters.routing.reports import benchmark_data_dir, trsp_report, t
 from incucare.adapters.routing.trsp import load_published, load_trsp
 
 ENV_TIME_LIMIT = "INCUCARE_BENCH_TRSP_S"
+ENV_CLOCK = "INCUCARE_BENCH_TRSP_CLOCK"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_trsp")
     parser.add_argument("--time-limit", type=float, default=float(os.environ.get(ENV_TIME_LIMIT, "60")))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu-time", action="store_true", default=os.environ.get(ENV_CLOCK, "wall") == "cpu",
+                        help="budget in CPU seconds of the solver process (fair on a loaded machine)")
     args = parser.parse_args(argv or [])
     folder = benchmark_data_dir() / "trsp"
     if not folder.is_dir():
@@ -34,13 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     files = sorted(p for p in folder.glob("*.txt") if not p.name.startswith("published"))
     instances = {inst.name: inst for inst in map(load_trsp, files)}
     published = load_published(folder / "published-solutions.txt", instances)
-    print(f"\n[trsp] {len(files)} instances, {args.time_limit:g} s each, objective total duration "
+    clock = "CPU" if args.cpu_time else "wall-clock"
+    print(f"\n[trsp] {len(files)} instances, {args.time_limit:g} {clock} s each, objective total duration "
           f"(travel + service + waiting)")
     print(f"  {'instance':<19} {'ours':>10} {'published':>10} {'printed':>10} {'gap %':>6} {'techs':>5} "
-          f"{'pub.':>4}  feasible (ours / published)")
+          f"{'pub.':>4}  feasible (ours / published)  cpu/wall s")
     gaps = []
     for path in files:
-        report = trsp_report(path, args.time_limit, args.seed)
+        report = trsp_report(path, args.time_limit, args.seed, cpu_time=args.cpu_time)
         name = report["instance"]
         pub = published.get(name)
         if pub is None:
@@ -52,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
             gaps.append(gap)
         print(f"  {name:<19} {report['duration']:>10.4f} {rescored['duration']:>10.4f} {pub.value:>10.4f} "
               f"{gap:>6.2f} {report['technicians']:>5} {rescored['technicians']:>4}  "
-              f"{'yes' if report['feasible'] else 'NO'} / {'yes' if rescored['feasible'] else 'NO'}", flush=True)
+              f"{'yes' if report['feasible'] else 'NO'} / {'yes' if rescored['feasible'] else 'NO'}  "
+              f"{report['cpu_seconds']:.0f}/{report['wall_seconds']:.0f}", flush=True)
         for message in report["violations"]:
             print(f"    violation: {message}")
     if gaps:

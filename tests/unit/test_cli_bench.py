@@ -46,6 +46,16 @@ def test_bench_trsp_prints_routes_in_the_instance_ids() -> None:
     assert report["duration"] >= report["travel"]
 
 
+def test_bench_trsp_can_count_its_budget_in_cpu_time() -> None:
+    result = runner.invoke(app, ["bench", "trsp", str(DATA / "trsp" / "C101.100_25-5-5-5.txt"), "--requests", "8",
+                                 "--time-limit", "0.3", "--cpu-time", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["clock"] == "cpu"
+    assert report["feasible"] is True
+    assert 0 < report["cpu_seconds"] <= report["wall_seconds"] + 0.5
+
+
 def test_bench_without_json_prints_a_summary() -> None:
     result = runner.invoke(app, ["bench", "vrptw", str(DATA / "solomon" / "C201.txt"), "--customers", "8",
                                  "--time-limit", "0.2"])

@@ -34,7 +34,6 @@ from pyvrp import Activity, Client, Depot, Location, ProblemData, Solution, Solv
 from pyvrp import Route as PyVRPRoute
 from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks, IteratedLocalSearchParams
-from pyvrp.stop import MaxRuntime
 
 from incucare.adapters.routing.insertion import InsertionSolver
 from incucare.adapters.routing.set_partitioning import RoutePool
@@ -48,9 +47,11 @@ from incucare.domain.routing import (
     Route,
     Technician,
     evaluate,
+    evaluate_route,
 )
 
 _EPS = 1e-6
+_STATS = ("subsolves", "accepted", "recombines", "recombine_wins", "pool", "full_violations", "full_value")
 _UNBOUNDED = np.iinfo(np.int64).max // 4
 """Stands for an open time window: large, yet far from overflowing when PyVRP adds durations to it."""
 
@@ -103,7 +104,10 @@ class PyVRPSolver:
     def __init__(self, scale: int | None = None, display: bool = False, full_share: float = 0.25,
                  sub_time: float = 0.5, sub_routes: tuple[int, int] = (3, 6), idle_technicians: int = 3,
                  repair_share: float = 0.25, eliminate: float = 0.3, recombine_every: float = 8.0,
-                 recombine_time: float = 2.0, route_cost: float = 0.0) -> None:
+                 recombine_time: float = 2.0, route_cost: float = 0.0,
+                 clock: Callable[[], float] | None = None, construct: bool = False,
+                 final_recombine_time: float | None = None, target_small: int = 0,
+                 drop_violations: bool = False) -> None:
         self.scale = scale
         self.display = display
         self.full_share = full_share
@@ -115,21 +119,37 @@ class PyVRPSolver:
         self.recombine_every = recombine_every
         self.recombine_time = recombine_time
         self.route_cost = route_cost
+        self.clock = clock or time.monotonic
+        self.construct = construct
+        self.final_recombine_time = final_recombine_time
+        self.target_small = target_small
+        self.drop_violations = drop_violations
+        self._wall_start = time.monotonic()
+        self._clock_start = self.clock()
+        self.stats: dict[str, float] = dict.fromkeys(_STATS, 0.0)
+        """What the last :meth:`solve` did (sub-solves run and accepted, MIP runs and wins, pool size), for
+        tuning and benchmark reports."""
 
     def solve(self, problem: Problem, time_limit: float, seed: int = 0) -> Plan:
         """Best plan found within ``time_limit`` seconds (possibly infeasible if none was found)."""
         if not problem.jobs or not problem.technicians:
             return Plan(())
-        deadline = time.monotonic() + time_limit
+        self._wall_start, self._clock_start = time.monotonic(), self.clock()
+        self.stats = dict.fromkeys(_STATS, 0.0)
+        deadline = self._clock_start + time_limit
         scale = self.scale or default_scale(problem)
         mixed_crew = len(set(map(_group_key, problem.technicians))) > 1
         decompose = mixed_crew and time_limit >= 4 * self.sub_time
         harvest: list[Route] | None = [] if decompose else None
-        plan = self._run(problem, scale, time_limit * (self.full_share if decompose else 1.0), seed,
-                         harvest=harvest)
-        if mixed_crew and _score(problem, plan)[0]:
-            repair = max(0.0, min(time_limit * self.repair_share, deadline - time.monotonic()))
-            built = InsertionSolver().solve(problem, repair, seed)
+        start = InsertionSolver().solve(problem, 0.0, seed) if decompose and self.construct else None
+        plan = self._run(problem, scale, deadline - time_limit * (1 - self.full_share) - self.clock() if decompose
+                         else time_limit, seed, start=start, harvest=harvest)
+        self.stats["full_violations"], self.stats["full_value"] = (float(x) for x in _score(problem, plan))
+        if decompose and self.drop_violations and _score(problem, plan)[0]:
+            plan = _drop_violations(problem, plan)
+        elif mixed_crew and _score(problem, plan)[0]:
+            repair = max(0.0, min(time_limit * self.repair_share, deadline - self.clock()))
+            built = InsertionSolver().solve(problem, repair * self._wall_ratio(), seed)
             if _score(problem, built) < _score(problem, plan):
                 plan = built
         if not decompose:
@@ -146,7 +166,8 @@ class PyVRPSolver:
         params = SolveParams(ils=IteratedLocalSearchParams(callbacks=collector)) if harvest is not None else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PenaltyBoundWarning)
-            result = solve(translation.data, MaxRuntime(max(seconds, 0.01)), seed=seed, collect_stats=False,
+            stop = _Until(self.clock, self.clock() + max(seconds, 0.01))
+            result = solve(translation.data, stop, seed=seed, collect_stats=False,
                            display=self.display, initial_solution=initial, params=params or SolveParams())
         if harvest is not None:
             harvest.extend(_read(translation, route, translation.vehicle_technicians[route.vehicle_type()][0])
@@ -161,14 +182,16 @@ class PyVRPSolver:
         pool = RoutePool(problem)
         pool.add(routes.values())
         pool.add(harvest, others=False)
-        reserve = self.recombine_time + 0.3
-        next_recombine = time.monotonic() + self.recombine_every
-        while time.monotonic() + 0.2 < deadline:
-            if time.monotonic() >= next_recombine or time.monotonic() + reserve >= deadline:
-                seconds = min(self.recombine_time, deadline - time.monotonic() - 0.1)
-                routes = self._recombine(problem, pool, routes, seconds)
-                next_recombine = time.monotonic() + self.recombine_every
-                if time.monotonic() + reserve >= deadline:
+        final = self.recombine_time if self.final_recombine_time is None else self.final_recombine_time
+        reserve = final + 0.3
+        next_recombine = self.clock() + self.recombine_every
+        while self.clock() + 0.2 < deadline:
+            if self.clock() >= next_recombine or self.clock() + reserve >= deadline:
+                last = self.clock() + reserve >= deadline
+                seconds = min(final if last else self.recombine_time, deadline - self.clock() - 0.1)
+                routes = self._recombine(problem, pool, routes, seconds * self._wall_ratio())
+                next_recombine = self.clock() + self.recombine_every
+                if self.clock() + reserve >= deadline:
                     break
             served = {s for r in routes.values() for s in r.stops}
             unserved = [j for j in problem.jobs if j.id not in served]
@@ -176,10 +199,16 @@ class PyVRPSolver:
             if focus is None and not routes:
                 break
             seed_route: str | None = None
+            eliminating = focus is None and rng.random() < self.eliminate
             if focus is not None:
                 centre = focus.location
             else:
                 seed_route = rng.choice(sorted(routes))
+                if eliminating and self.target_small:
+                    # the route to empty: the shortest of a few drawn at random (short routes are the ones
+                    # whose jobs fit into their neighbours' routes)
+                    drawn = [seed_route, *(rng.choice(sorted(routes)) for _ in range(self.target_small))]
+                    seed_route = min(drawn, key=lambda t: len(routes[t].stops))
                 centre = _centre(problem, routes[seed_route])
             chosen = _neighbourhood(problem, routes, centre, rng.randint(*self.sub_routes), self.idle_technicians)
             jobs = tuple(j for j in problem.jobs if j is focus or any(j.id in routes[t].stops for t in chosen
@@ -188,11 +217,11 @@ class PyVRPSolver:
                 continue
             whole = replace(problem, jobs=jobs, technicians=tuple(t for t in problem.technicians if t.id in chosen))
             sub = whole
-            if seed_route is not None and rng.random() < self.eliminate:
+            if seed_route is not None and eliminating:
                 sub = replace(whole, technicians=tuple(t for t in whole.technicians
                                                        if t.id != seed_route and t.id in routes))
             current = Plan(tuple(routes[t] for t in chosen if t in routes))
-            seconds = min(self.sub_time, deadline - time.monotonic() - reserve)
+            seconds = min(self.sub_time, deadline - self.clock() - reserve)
             if seconds <= 0.05:
                 continue
             cost = self.route_cost if rng.random() < 0.5 else 0.0
@@ -201,28 +230,76 @@ class PyVRPSolver:
                                   harvest=found)
             pool.add(candidate.routes)
             pool.add(found, others=False)
+            self.stats["subsolves"] += 1
+            self.stats["pool"] = len(pool)
             if _score(whole, candidate) < _score(whole, current):
+                self.stats["accepted"] += 1
                 for tech_id in chosen:
                     routes.pop(tech_id, None)
                 routes.update({r.technician_id: r for r in candidate.routes if r.stops})
         return Plan(tuple(routes[t.id] for t in problem.technicians if t.id in routes))
 
+    def _wall_ratio(self) -> float:
+        """Wall seconds per second of :attr:`clock` so far: 1 on the wall clock; with a CPU-time clock on a
+        loaded machine, how much longer HiGHS and the insertion (which time themselves on the wall clock)
+        must be given to get the same CPU time."""
+        spent = self.clock() - self._clock_start
+        if spent < 0.5:
+            return 1.0
+        return min(max((time.monotonic() - self._wall_start) / spent, 1.0), 20.0)
+
     def _recombine(self, problem: Problem, pool: RoutePool, routes: dict[str, Route],
                    seconds: float) -> dict[str, Route]:
         """The best plan the route pool allows, when the evaluator scores it better than ``routes``."""
         current = Plan(tuple(routes.values()))
-        if seconds <= 0.05 or _score(problem, current)[0]:
+        if seconds <= 0.05:
             return routes
-        best = pool.best_plan(seconds, incumbent=current)
-        if best is None or _score(problem, best) >= _score(problem, current):
+        score = _score(problem, current)
+        self.stats["recombines"] += 1
+        best = pool.best_plan(seconds, incumbent=None if score[0] else current)
+        if best is None or _score(problem, best) >= score:
             return routes
+        self.stats["recombine_wins"] += 1
         return {r.technician_id: r for r in best.routes if r.stops}
+
+
+class _Until:
+    """PyVRP stopping criterion on the solver's clock (wall or CPU time), so experiments on a shared
+    machine can compare variants by the CPU time they actually got."""
+
+    def __init__(self, clock: Callable[[], float], deadline: float) -> None:
+        self.clock = clock
+        self.deadline = deadline
+
+    def __call__(self, best_cost: int) -> bool:
+        return self.clock() >= self.deadline
 
 
 def _score(problem: Problem, plan: Plan) -> tuple[int, float]:
     """Fewer broken rules first, then the objective: how two plans for the same jobs are compared."""
     evaluation = evaluate(problem, plan)
     return len(evaluation.violations), round(evaluation.value, 9)
+
+
+def _drop_violations(problem: Problem, plan: Plan) -> Plan:
+    """``plan`` with every job that breaks a rule taken out of its route (the last job when the route ends
+    after the shift), so each route is feasible and the decomposition re-inserts the jobs left unserved;
+    with travel obeying the triangle inequality, taking a job out never breaks another rule of the route."""
+    routes = []
+    for route in plan.routes:
+        tech = problem.technician(route.technician_id)
+        stops = list(route.stops)
+        while tech is not None and stops:
+            violations = evaluate_route(problem, tech, stops).violations
+            if not violations:
+                break
+            culprit = next((v.stop_id for v in violations if v.stop_id in stops), None)
+            if culprit is None:
+                culprit = next(s for s in reversed(stops) if problem.job(s) is not None)
+            stops.remove(culprit)
+        if any(problem.job(s) is not None for s in stops):
+            routes.append(Route(route.technician_id, tuple(stops)))
+    return Plan(tuple(routes))
 
 
 def _centre(problem: Problem, route: Route) -> Point:
