@@ -312,13 +312,20 @@ def test_quality_claim_approval_workflow_and_8d_report(client, login, world, clo
     manager, expert = login("manager"), login("expert")
     url = f"/api/v1/hq/claims/{cid}/transitions"
 
-    assert client.post(url, headers=manager, json={"to": "approved"}).status_code == 422  # reason required
-    assert client.post(url, headers=expert, json={"to": "approved", "reason": "属实"}).status_code == 403
-    assert client.post(url, headers=agent, json={"to": "approved", "reason": "属实"}).status_code == 403
+    ok = {"password": PASSWORD}
+    assert client.post(url, headers=manager, json={"to": "approved", **ok}).status_code == 422  # reason required
+    assert client.post(url, headers=expert, json={"to": "approved", "reason": "属实", **ok}).status_code == 403
+    assert client.post(url, headers=agent, json={"to": "approved", "reason": "属实", **ok}).status_code == 403
+    # approving is an electronic signature: no password, no approval; a wrong one leaves the claim submitted
+    missing = client.post(url, headers=manager, json={"to": "approved", "reason": "属实"})
+    assert missing.status_code == 422 and "re-enter your password" in missing.json()["error"]["message_en"]
+    wrong = client.post(url, headers=manager, json={"to": "approved", "reason": "属实", "password": "nope"})
+    assert wrong.status_code == 403
+    assert client.get(f"/api/v1/hq/claims/{cid}", headers=manager).json()["state"] == "submitted"
     r = client.post(url, headers=manager, json={"to": "paid"})
     assert r.status_code == 409 and r.json()["error"]["message_en"].endswith("allowed: approved, rejected")
     clock.advance(hours=2)
-    r = client.post(url, headers=manager, json={"to": "approved", "reason": "经核实为温控板缺陷"})
+    r = client.post(url, headers=manager, json={"to": "approved", "reason": "经核实为温控板缺陷", **ok})
     assert r.status_code == 200, r.text
     approved = r.json()
     assert (approved["state"], approved["approver_id"], approved["decision_reason"]) == (
@@ -369,7 +376,7 @@ def test_claim_creator_cannot_decide_and_rejection_needs_a_reason(client, login,
     cid = r.json()["id"]
     assert r.json()["allowed_moves"] == []  # the creator is offered no decision
     url = f"/api/v1/hq/claims/{cid}/transitions"
-    r = client.post(url, headers=manager, json={"to": "approved", "reason": "属实"})
+    r = client.post(url, headers=manager, json={"to": "approved", "reason": "属实", "password": PASSWORD})
     assert r.status_code == 403 and "filed" in r.json()["error"]["message_en"]
     assert client.post(url, headers=login("admin"), json={"to": "rejected", "reason": "  "}).status_code == 422
     r = client.post(url, headers=login("admin"), json={"to": "rejected", "reason": "客户自行搬运造成"})
@@ -457,6 +464,10 @@ def test_hq_pages_queue_tools_and_claim(client, login, world):
     r = client.post(claim_url + "/move", data={"csrf": csrf, "to": "approved", "reason": ""})
     assert 'data-testid="error"' in r.text and _plain(r.text).count("已提交(待审批)") >= 1
     r = client.post(claim_url + "/move", data={"csrf": csrf, "to": "approved", "reason": "停机损失属实"})
+    assert 'data-testid="error"' in r.text and "请重新输入您的密码" in r.text
+    assert 'data-testid="approve-password"' in r.text
+    r = client.post(claim_url + "/move", data={"csrf": csrf, "to": "approved", "reason": "停机损失属实",
+                                               "password": PASSWORD})
     assert re.search(r'data-testid="claim-state">已批准<', r.text)
     r = client.get(claim_url + "?lang=en")
     assert re.search(r'data-testid="claim-state">Approved<', r.text)

@@ -194,10 +194,11 @@ def test_claim_approval_is_signed_by_the_approver_and_then_frozen(client, login,
     assert _sign(client, manager, "quality_claim", cid, "approved").status_code == 422
     assert _sign(client, manager, "quality_claim", cid, "performed").status_code == 422
     moved = client.post(f"/api/v1/hq/claims/{cid}/transitions", headers=manager,
-                        json={"to": "approved", "reason": "属实"})
+                        json={"to": "approved", "reason": "属实", "password": PASSWORD})
     assert moved.status_code == 200, moved.text
     assert _sign(client, login("admin"), "quality_claim", cid, "reviewed").status_code == 201
-    assert _sign(client, manager, "quality_claim", cid, "approved").status_code == 201
+    # the approval was signed when it was given: the same signature again is refused
+    assert _sign(client, manager, "quality_claim", cid, "approved").status_code == 409
     with UnitOfWork(session_factory) as uow:
         uow.session.get(QualityClaim, cid).amount_cents = 900_000
         with pytest.raises(Conflict):
@@ -220,18 +221,20 @@ def test_a_rejected_claim_cannot_be_signed_as_approved_even_once_closed(client, 
     assert refused.status_code == 422 and "only an approved claim" in refused.text
 
 
-def test_the_claim_page_signs_the_approval_with_the_password(client, login, work):
+def test_the_claim_page_approves_and_signs_in_one_step_with_the_password(client, login, work):
     from tests.integration.test_hq import _csrf, _login_page
 
     r = client.post("/api/v1/hq/claims", headers=login("agent"), json={
         "kind": "refund", "amount_cents": 100_000, "description": "温控失效", "ticket_id": work.ticket_id})
     cid = r.json()["id"]
-    assert client.post(f"/api/v1/hq/claims/{cid}/transitions", headers=login("manager"),
-                       json={"to": "approved", "reason": "属实"}).status_code == 200
     _login_page(client, "manager")
     page = client.get(f"/hq/claims/{cid}")
-    assert page.status_code == 200 and f'data-testid="sign-inline-quality_claim-{cid}"' in page.text
-    signed = client.post(f"/signatures/quality_claim/{cid}/sign",
-                         data={"meaning": "approved", "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert signed.status_code == 200 and 'data-testid="signature"' in signed.text
-    assert "Manager 测试" in signed.text
+    assert page.status_code == 200 and 'data-testid="approve-password"' in page.text
+    wrong = client.post(f"/hq/claims/{cid}/move", data={"to": "approved", "reason": "属实", "password": "nope",
+                                                        "csrf": _csrf(page.text)})
+    assert 'data-testid="error"' in wrong.text and 'data-testid="claim-state">已提交' in wrong.text
+    approved = client.post(f"/hq/claims/{cid}/move", data={"to": "approved", "reason": "属实", "password": PASSWORD,
+                                                           "csrf": _csrf(page.text)})
+    assert 'data-testid="claim-state">已批准<' in approved.text
+    signatures = client.get(f"/signatures/quality_claim/{cid}")
+    assert 'data-testid="signature"' in signatures.text and "Manager 测试" in signatures.text

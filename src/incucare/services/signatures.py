@@ -35,6 +35,7 @@ from incucare.domain.signatures import (
     manifest,
 )
 from incucare.services import auth
+from incucare.services import hq as hq_service
 from incucare.services.audit import record_change
 from incucare.services.context import Actor
 from incucare.services.installed_base import get_device
@@ -318,3 +319,20 @@ def signatures_for(session: Session, records: list[tuple[RecordKind, int]]) -> d
                 .order_by(ElectronicSignature.signed_at, ElectronicSignature.id)):
             out.setdefault((kind_value, sig.record_id), []).append(sig)
     return out
+
+
+def approve_claim(session: Session, actor: Actor, claim_id: int, *, reason: str | None, password: str,
+                  now: datetime, comment: str = "") -> tuple[QualityClaim, ElectronicSignature]:
+    """Approve a quality claim and sign the approval in one step: approving money for a customer IS the
+    approver's electronic signature (re-entered password, meaning "approved", time), so there is no window in
+    which a claim stands approved but unsigned.
+
+    The password is checked before anything moves: a wrong one raises ``SignatureRefused`` with only the
+    refused attempt in the session (commit it), the claim still submitted.
+    """
+    _check_password(session, actor, password, RecordKind.QUALITY_CLAIM, claim_id, Meaning.APPROVED, now)
+    claim = hq_service.move_claim(session, actor, claim_id, now=now, to=ClaimState.APPROVED, reason=reason)
+    session.flush()
+    signature = sign(session, actor, kind=RecordKind.QUALITY_CLAIM, record_id=claim_id, meaning=Meaning.APPROVED,
+                     password=password, now=now, comment=comment)
+    return claim, signature

@@ -489,6 +489,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hq.move_to": ("变更为", "Move to"),
     "hq.reason_hint": ("批准或驳回必须填写理由;提交人不能审批自己的索赔。",
                        "Approving or rejecting needs a reason; whoever filed a claim cannot decide it."),
+    "hq.approve_password": ("密码(批准时必填)", "Password (to approve)"),
+    "hq.approve_signs": ("批准即电子签名:重新输入密码,签名含义为「批准」并记录时间;密码错误则索赔不变。",
+                         "Approving is an electronic signature: your password re-entered, meaning “approved”, "
+                         "time recorded; with a wrong password the claim stays as it is."),
+    "hq.approve_needs_password": ("批准索赔即电子签名:请重新输入您的密码",
+                                  "Approving a claim is an electronic signature: re-enter your password"),
     "hq.creator_cannot_decide": ("您是该索赔的提交人,须由其他售后经理审批", "You filed this claim; another "
                                  "service manager decides it"),
     "hq.no_moves": ("您当前没有可执行的操作", "Nothing for you to do here now"),

@@ -13,9 +13,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from incucare.adapters.db.tables import Device, FirmwareUpdate, QualityClaim, UnitReplacement
+from incucare.domain.errors import ValidationFailed
 from incucare.domain.hq import EIGHT_D_KEYS, ClaimKind, ClaimState, LoanState, claim_moves_for, root_cause_missing
 from incucare.domain.model import Priority, TicketStatus
 from incucare.services import hq as svc
+from incucare.services import signatures
 from incucare.services.context import Actor
 from incucare.web.api.schemas import PageOut, Strict
 from incucare.web.deps import ActorDep, NowDep, UowDep
@@ -179,6 +181,9 @@ class ClaimIn(Strict):
 class ClaimMoveIn(Strict):
     to: ClaimState
     reason: str | None = Field(default=None, max_length=10_000)
+    password: str | None = Field(default=None, max_length=1_000, description=(
+        "required to approve: the approver's password, re-entered; the approval is signed electronically "
+        "(meaning 'approved') in the same step"))
 
 
 class RootCauseIn(Strict):
@@ -388,8 +393,25 @@ def claim(claim_id: int, actor: ActorDep, uow: UowDep) -> ClaimOut:
 @router.post("/claims/{claim_id}/transitions", response_model=ClaimOut,
              responses={409: {"description": "the move is not allowed from the current state (allowed moves named)"}})
 def move_claim(claim_id: int, body: ClaimMoveIn, actor: ActorDep, uow: UowDep, now: NowDep) -> ClaimOut:
-    """Approve or reject (service manager or admin, not the creator, with a reason), pay, or close."""
-    claim = svc.move_claim(uow.session, actor, claim_id, now=now, to=body.to, reason=body.reason)
+    """Approve or reject (service manager or admin, not the creator, with a reason), pay, or close.
+
+    Approving is an electronic signature: the approver re-enters the password (403 when wrong, the claim
+    unchanged and the refused attempt audited; 422 when missing).
+    """
+    if body.to is not ClaimState.APPROVED:
+        claim = svc.move_claim(uow.session, actor, claim_id, now=now, to=body.to, reason=body.reason)
+        uow.commit()
+        return ClaimOut.of(claim, actor)
+    if not body.password:
+        raise ValidationFailed("approving a claim is an electronic signature: re-enter your password",
+                               zh="批准索赔即电子签名:请重新输入您的密码",
+                               details=[{"field": "password", "message": "required to approve"}])
+    try:
+        claim, _ = signatures.approve_claim(uow.session, actor, claim_id, reason=body.reason, password=body.password,
+                                            now=now)
+    except signatures.SignatureRefused:
+        uow.commit()  # only the audit record of the refused attempt is in the session
+        raise
     uow.commit()
     return ClaimOut.of(claim, actor)
 

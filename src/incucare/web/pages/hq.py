@@ -30,6 +30,7 @@ from incucare.domain.hq import (
 )
 from incucare.domain.model import DeviceStatus
 from incucare.services import hq as svc
+from incucare.services import signatures
 from incucare.services.tickets import get_ticket
 from incucare.web.i18n import translate
 from incucare.web.pages.context import Page, PageDep, act, in_language
@@ -289,8 +290,18 @@ def post_claim_move(page: HqPage, claim_id: int, fields: FormFields) -> Response
             target = ClaimState.parse(fields.get("to", ""))
         except ValueError as exc:
             raise _invalid("error.invalid_choice", detail=str(exc)) from None
-        svc.move_claim(page.uow.session, page.actor, claim_id, now=page.request.app.state.clock(), to=target,
-                       reason=fields.get("reason", ""))
+        now = page.request.app.state.clock()
+        if target is not ClaimState.APPROVED:
+            svc.move_claim(page.uow.session, page.actor, claim_id, now=now, to=target, reason=fields.get("reason", ""))
+            return
+        if not fields.get("password"):
+            raise _invalid("hq.approve_needs_password")
+        try:
+            signatures.approve_claim(page.uow.session, page.actor, claim_id, reason=fields.get("reason", ""),
+                                     password=fields.get("password", ""), now=now)
+        except signatures.SignatureRefused:
+            page.uow.commit()  # only the audit record of the refused attempt is in the session
+            raise
 
     return _act(page, fields.get("csrf"), _url(page, f"{HQ}/claims/{claim_id}"), act)
 
