@@ -83,9 +83,28 @@ def tone(metric: Metric, value: float | None) -> str:
     return "red" if value < RED_BELOW else "amber" if value < AMBER_BELOW else "green"
 
 
+DURATION_DETAILS = frozenset({"median", "p90", "mean", "age_median_minutes", "age_p90_minutes"})
+"""Detail entries of a figure that are durations in minutes (shown like the figure itself: 42 min, 3.2 h)."""
+SCORE_PARTS = frozenset({"sla", "first_time_fix", "csat", "repeat_free"})
+"""The score's components, each a 0..1 share."""
+
+
+def format_detail(metric: Metric, key: str, value: object, lang: str = "zh") -> str:
+    """One entry of a figure's detail line as people read it: durations in min/h like the headline figure (not
+    raw minutes), ratios in %, other numbers rounded."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if key in DURATION_DETAILS:
+            return format_value(Metric.FIRST_RESPONSE_TIME, float(value), lang)
+        if key.endswith(("_rate", "_shrunk")) or key in SCORE_PARTS:
+            return f"{value * 100:.1f}%"
+        return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    return str(value)
+
+
 def _common(page: PageDep) -> dict[str, Any]:
     return {"fmt": lambda m, v: format_value(m, v, page.lang), "tone": tone, "Metric": Metric,
-            "mlabel": lambda m: m.label(page.lang), "PARTS": PARTS}
+            "mlabel": lambda m: m.label(page.lang), "PARTS": PARTS,
+            "fmt_detail": lambda m, k, v: format_detail(m, k, v, page.lang)}
 
 
 def _default_grouping(page: PageDep) -> str:
