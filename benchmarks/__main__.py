@@ -6,8 +6,8 @@ import sys
 
 from benchmarks import (
     bench_alarms,
-    bench_audit,
     bench_api,
+    bench_audit,
     bench_dashboards,
     bench_detection,
     bench_dispatch,

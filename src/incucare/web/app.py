@@ -137,12 +137,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(findings_api.router)
     app.include_router(findings_pages.router)
 
+    from incucare.web.pages import audit as audit_pages
     from incucare.web.pages import dashboards as dashboard_pages
     from incucare.web.pages import fieldwork as fieldwork_pages
     from incucare.web.pages import hq as hq_pages
     from incucare.web.pages import intake as intake_pages
     from incucare.web.pages import kpi_drill as kpi_pages
-    from incucare.web.pages import audit as audit_pages
     from incucare.web.pages import parts as parts_pages
     from incucare.web.pages import routes as pages
     from incucare.web.pages import self_service as self_service_pages
