@@ -23,13 +23,32 @@
     return (document.documentElement.getAttribute("lang") || "zh").slice(0, 2) === "en" ? "en" : "zh";
   }
 
+  // Date ticks in Chinese on zh pages (plotly's built-in locale is English: "Dec 4, 2026").
+  var ZH_LOCALE = {
+    moduleType: "locale", name: "zh-CN", dictionary: {},
+    format: {
+      days: ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"],
+      shortDays: ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
+      months: ["一月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "十一月", "十二月"],
+      shortMonths: ["1月", "2月", "3月", "4月", "5月", "6月", "7月", "8月", "9月", "10月", "11月", "12月"],
+      periods: ["上午", "下午"], dateTime: "%Y-%m-%d %H:%M:%S", date: "%Y-%m-%d", time: "%H:%M:%S",
+      decimal: ".", thousands: ",", grouping: [3], currency: ["¥", ""],
+      year: "%Y", month: "%Y年%-m月", dayMonth: "%-m月%-d日", dayMonthYear: "%Y-%m-%d"
+    }
+  };
+
+  function withLocale(Plotly) {
+    if (!Plotly._incuZh && Plotly.register) { Plotly.register(ZH_LOCALE); Plotly._incuZh = true; }
+    return Plotly;
+  }
+
   function ensurePlotly() {
-    if (window.Plotly) { return Promise.resolve(window.Plotly); }
+    if (window.Plotly) { return Promise.resolve(withLocale(window.Plotly)); }
     if (!loading) {
       loading = new Promise(function (resolve, reject) {
         var s = document.createElement("script");
         s.src = PLOTLY_SRC;
-        s.onload = function () { resolve(window.Plotly); };
+        s.onload = function () { resolve(withLocale(window.Plotly)); };
         s.onerror = function () { reject(new Error("plotly could not be loaded from " + PLOTLY_SRC)); };
         document.head.appendChild(s);
       });
@@ -77,12 +96,15 @@
         shapes: shapes, annotations: annotations, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)"
       };
       if (usesY2) {
-        layout.yaxis2 = { title: { text: spec.y2Title || "" }, overlaying: "y", side: "right", showgrid: false };
+        // tickmode auto: an overlaying axis defaults to "sync" (ticks at the left axis's gridlines: 4.06, 7.82 …)
+        layout.yaxis2 = { title: { text: spec.y2Title || "" }, overlaying: "y", side: "right", showgrid: false,
+                          tickmode: "auto" };
       }
       var redraw = el.getAttribute("data-chart-state") === "drawn";
       if (!redraw) { el.textContent = ""; }
       var draw = redraw ? Plotly.react : Plotly.newPlot;
-      return draw(el, traces, layout, { displaylogo: false, responsive: true }).then(function () {
+      var config = { displaylogo: false, responsive: true, locale: lang() === "en" ? "en-US" : "zh-CN" };
+      return draw(el, traces, layout, config).then(function () {
         el.setAttribute("data-chart-state", "drawn");
         return el;
       });
