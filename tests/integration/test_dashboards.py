@@ -313,3 +313,32 @@ def test_customer_device_health_shows_the_twin_and_active_alarms(client, session
     assert "co2 5.0" in _section(page, "health-SN-IVF-001", "health-SN-IVF-002")
     assert "在线" in _section(page, "health-SN-IVF-001", "health-SN-IVF-002")
     assert 'data-tone="red"' in _tag(page, "health-SN-IVF-002") and "CO2 浓度过低" in page
+
+
+def test_overview_api_returns_the_same_panels_in_scope(client, login, month):
+    r = client.get("/api/v1/dashboards/overview", headers=login("manager"))
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["period"] == {"from": "2026-11-01", "to": "2026-11-27"} and data["target"] == 0.9
+    by_region = {row["region"]: row["clocks"] for row in data["compliance"]}
+    assert by_region["central"]["first_response"]["rate"] == 0.5 and by_region["central"]["first_response"][
+        "below_target"]
+    assert by_region["south"]["first_response"] == {"rate": 1.0, "met": 1, "breached": 0, "running": 0,
+                                                    "below_target": False,
+                                                    "url": by_region["south"]["first_response"]["url"]}
+    assert by_region[None]["first_response"]["met"] == 2  # the total row
+    assert data["trend"][-1]["label"] == "2026-11" and data["trend"][-1]["clocks"]["first_response"]["met"] == 2
+    assert [t["number"] for t in data["at_risk"]] == [month.numbers["t2"], month.numbers["t3"]]
+    assert data["at_risk"][0]["overdue"] and data["at_risk"][0]["clock"] == "first_response"
+    assert {c["city"] for c in data["cities"]} == {"武汉市", "广州市"}
+    assert data["shortages"] == [{"warehouse": "SP-GZ", "part_number": "PN-CO2-IR-01", "available": 1, "min_qty": 3,
+                                  "in_transit": 0}]
+    assert [p["number"] for p in data["ping_pong"]] == [month.numbers["t2"]]
+    partner = client.get("/api/v1/dashboards/overview", headers=login("partner")).json()
+    assert partner["scope"] == "south" and [row["region"] for row in partner["compliance"]] == ["south", None]
+    assert [t["number"] for t in partner["at_risk"]] == [month.numbers["t3"]]
+    assert client.get("/api/v1/dashboards/overview", headers=login("partner"),
+                      params={"region": "central"}).status_code == 404
+    assert client.get("/api/v1/dashboards/overview", headers=login("customer")).status_code == 403
+    bad = client.get("/api/v1/dashboards/overview", headers=login("manager"), params={"month": "2026-13", "lang": "en"})
+    assert bad.status_code == 422 and "does not exist" in bad.json()["error"]["message_en"]

@@ -23,6 +23,7 @@ from incucare.services.context import Clock, system_clock
 from incucare.services.sla_policies import ensure_presets
 from incucare.web.api import audit as audit_api
 from incucare.web.api import auth as auth_api
+from incucare.web.api import dashboards as dashboards_api
 from incucare.web.api import dispatch as dispatch_api
 from incucare.web.api import fieldwork as fieldwork_api
 from incucare.web.api import hq as hq_api
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(signatures_api.router)
     app.include_router(telemetry_api.router)
     app.include_router(reports_api.router)
+    app.include_router(dashboards_api.router)
     app.include_router(kpis_api.router)
     app.include_router(surveys_api.router)
     app.include_router(maintenance_api.router)
