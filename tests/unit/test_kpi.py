@@ -194,6 +194,16 @@ def test_first_response_time_median_and_p90(table) -> None:
     assert b.tickets == {"measured": (4, 7), "pending": ()}
 
 
+def test_a_resolution_without_a_logged_response_is_the_first_response() -> None:
+    """Fixed remotely at minute 45 with no separate call logged: the SLA clock stopped at 45, so does the time."""
+    fixed = TicketFacts(ticket_id=1, group="A", device_id=1, reported_at=nov(3), resolved_at=nov(3, 45))
+    answered = TicketFacts(ticket_id=2, group="A", device_id=2, reported_at=nov(3), first_response_at=nov(3, 20),
+                           resolved_at=nov(3, 300))
+    figure = compute_table([fixed, answered], start=START, end=END, now=NOW).total.figures[
+        Metric.FIRST_RESPONSE_TIME]
+    assert (figure.value, figure.n, figure.detail["pending"]) == (32.5, 2, 0)   # (45 + 20) / 2
+
+
 def test_onsite_resolution_and_closure_times_with_open_tickets_pending(table) -> None:
     f = table.total.figures
     onsite = f[Metric.ONSITE_TIME]

@@ -177,6 +177,13 @@ class TicketFacts:
     clocks: Mapping[str, ClockFact] = field(default_factory=dict)
     survey: SurveyFact | None = None
 
+    @property
+    def responded_at(self) -> datetime | None:
+        """When the first-response clock stopped: the first customer-visible response, or the resolution if
+        that came first (a resolution answers the customer too; the same rule as ``domain.ticket_clocks``)."""
+        stops = [t for t in (self.first_response_at, self.resolved_at) if t is not None]
+        return min(stops) if stops else None
+
 
 @dataclass(frozen=True)
 class VisitRecord:
@@ -592,7 +599,7 @@ def _figures(cohort: Sequence[TicketFacts], backlog: Sequence[TicketFacts], faul
              devices: Sequence[DeviceFact] | None, start: datetime, end: datetime, now: datetime,
              asof: datetime) -> dict[Metric, Figure]:
     return {
-        Metric.FIRST_RESPONSE_TIME: _duration(cohort, "first_response_at"),
+        Metric.FIRST_RESPONSE_TIME: _duration(cohort, "responded_at"),
         Metric.ONSITE_TIME: _duration(cohort, "onsite_at", needs_visit=True),
         Metric.RESOLUTION_TIME: _duration(cohort, "resolved_at"),
         Metric.CLOSURE_TIME: _duration(cohort, "closed_at"),
