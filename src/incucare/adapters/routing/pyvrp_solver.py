@@ -47,7 +47,6 @@ from incucare.domain.routing import (
     Route,
     Technician,
     evaluate,
-    evaluate_route,
 )
 
 _EPS = 1e-6
@@ -87,7 +86,9 @@ class PyVRPSolver:
     current routes, and keeps the result when the evaluator scores it better. With probability
     ``eliminate`` the sub-problem leaves out the technician of the route it started from and no idle one
     joins, which asks PyVRP to spread that route's jobs over its neighbours: local search alone rarely
-    empties a route, and each route saved is a drive from home and back. Small sub-problems run many
+    empties a route, and each route saved is a drive from home and back; the route to empty is the
+    shortest of ``target_small + 1`` drawn at random, since short routes are the ones whose jobs fit into
+    their neighbours' (C101 otherwise kept routes of one or two jobs). Small sub-problems run many
     more iterations per second, which is where most of the gain over plain PyVRP comes from. When
     PyVRP ends its share without a feasible plan (tight windows where a job suits one technician only), the
     randomised regret insertion of :mod:`.insertion` gets ``repair_share`` of the budget to build one.
@@ -99,15 +100,18 @@ class PyVRPSolver:
     the pool (``recombine_time`` seconds of HiGHS), which becomes the current plan the sub-solves start
     from. ``route_cost`` puts a fixed cost per technician into half the sub-solves, to feed the pool with
     longer routes; it is off by default because it has not been measured to help yet.
+    ``final_recombine_time`` gives the last MIP its own budget (default: ``recombine_time``).
+
+    ``clock`` measures the budget (default the wall clock); ``time.process_time`` counts the CPU time of this
+    process instead, so variants can be compared on a loaded machine (see docs/routing.md).
     """
 
     def __init__(self, scale: int | None = None, display: bool = False, full_share: float = 0.25,
-                 sub_time: float = 0.5, sub_routes: tuple[int, int] = (3, 6), idle_technicians: int = 3,
+                 sub_time: float = 0.3, sub_routes: tuple[int, int] = (3, 6), idle_technicians: int = 3,
                  repair_share: float = 0.25, eliminate: float = 0.3, recombine_every: float = 8.0,
                  recombine_time: float = 2.0, route_cost: float = 0.0,
-                 clock: Callable[[], float] | None = None, construct: bool = False,
-                 final_recombine_time: float | None = None, target_small: int = 0,
-                 drop_violations: bool = False) -> None:
+                 clock: Callable[[], float] | None = None, final_recombine_time: float | None = None,
+                 target_small: int = 2) -> None:
         self.scale = scale
         self.display = display
         self.full_share = full_share
@@ -120,10 +124,8 @@ class PyVRPSolver:
         self.recombine_time = recombine_time
         self.route_cost = route_cost
         self.clock = clock or time.monotonic
-        self.construct = construct
         self.final_recombine_time = final_recombine_time
         self.target_small = target_small
-        self.drop_violations = drop_violations
         self._wall_start = time.monotonic()
         self._clock_start = self.clock()
         self.stats: dict[str, float] = dict.fromkeys(_STATS, 0.0)
@@ -141,13 +143,10 @@ class PyVRPSolver:
         mixed_crew = len(set(map(_group_key, problem.technicians))) > 1
         decompose = mixed_crew and time_limit >= 4 * self.sub_time
         harvest: list[Route] | None = [] if decompose else None
-        start = InsertionSolver().solve(problem, 0.0, seed) if decompose and self.construct else None
-        plan = self._run(problem, scale, deadline - time_limit * (1 - self.full_share) - self.clock() if decompose
-                         else time_limit, seed, start=start, harvest=harvest)
+        plan = self._run(problem, scale, time_limit * (self.full_share if decompose else 1.0), seed,
+                         harvest=harvest)
         self.stats["full_violations"], self.stats["full_value"] = (float(x) for x in _score(problem, plan))
-        if decompose and self.drop_violations and _score(problem, plan)[0]:
-            plan = _drop_violations(problem, plan)
-        elif mixed_crew and _score(problem, plan)[0]:
+        if mixed_crew and _score(problem, plan)[0]:
             repair = max(0.0, min(time_limit * self.repair_share, deadline - self.clock()))
             built = InsertionSolver().solve(problem, repair * self._wall_ratio(), seed)
             if _score(problem, built) < _score(problem, plan):
@@ -279,27 +278,6 @@ def _score(problem: Problem, plan: Plan) -> tuple[int, float]:
     """Fewer broken rules first, then the objective: how two plans for the same jobs are compared."""
     evaluation = evaluate(problem, plan)
     return len(evaluation.violations), round(evaluation.value, 9)
-
-
-def _drop_violations(problem: Problem, plan: Plan) -> Plan:
-    """``plan`` with every job that breaks a rule taken out of its route (the last job when the route ends
-    after the shift), so each route is feasible and the decomposition re-inserts the jobs left unserved;
-    with travel obeying the triangle inequality, taking a job out never breaks another rule of the route."""
-    routes = []
-    for route in plan.routes:
-        tech = problem.technician(route.technician_id)
-        stops = list(route.stops)
-        while tech is not None and stops:
-            violations = evaluate_route(problem, tech, stops).violations
-            if not violations:
-                break
-            culprit = next((v.stop_id for v in violations if v.stop_id in stops), None)
-            if culprit is None:
-                culprit = next(s for s in reversed(stops) if problem.job(s) is not None)
-            stops.remove(culprit)
-        if any(problem.job(s) is not None for s in stops):
-            routes.append(Route(route.technician_id, tuple(stops)))
-    return Plan(tuple(routes))
 
 
 def _centre(problem: Problem, route: Route) -> Point:
