@@ -310,9 +310,44 @@ def test_customer_device_health_shows_the_twin_and_active_alarms(client, session
         assert gmp_health["SN-GMP-002"].tone == "green" and not gmp_health["SN-GMP-002"].monitored
     login_page(client, "customer")
     page = client.get("/dashboards/customer").text
-    assert "co2 5.0" in _section(page, "health-SN-IVF-001", "health-SN-IVF-002")
     assert "在线" in _section(page, "health-SN-IVF-001", "health-SN-IVF-002")
     assert 'data-tone="red"' in _tag(page, "health-SN-IVF-002") and "CO2 浓度过低" in page
+
+
+def test_customer_device_card_shows_labelled_rounded_readings_not_raw_twin_data(client, session_factory, world,
+                                                                                month, clock):
+    """The card once printed the twin as-is: 'temp_c 37.03 · door_open False · power mains · fault_codes [] ·
+    ts 2026-…+00:00'. A customer reads labelled, rounded values in its language and how long ago they came."""
+    from incucare.adapters.db.tables_telemetry import DeviceTwin
+
+    raw = {"temp_c": 37.0312, "co2_pct": 4.9871, "o2_pct": 20.94, "door_open": False, "power": "mains",
+           "fault_codes": [], "ts": "2026-11-27T01:57:00.123456+00:00", "heater_duty": 0.41}
+    with session_factory() as s:
+        s.add(DeviceTwin(device_id=world.devices["SN-IVF-001"], last_seen=clock.now - timedelta(minutes=3),
+                         received_at=clock.now, online=True, last_values=raw, transport="mqtt"))
+        s.add(DeviceTwin(device_id=world.devices["SN-IVF-002"], last_seen=clock.now - timedelta(hours=5),
+                         received_at=clock.now, online=False, transport="mqtt",
+                         last_values={"temp_c": 36.96, "co2_pct": 5.02, "door_open": True, "power": "battery",
+                                      "fault_codes": ["E12"]}))
+        s.commit()
+    login_page(client, "customer")
+    page = client.get("/dashboards/customer?lang=zh").text
+    one = _section(page, "health-SN-IVF-001", 'data-testid="health-SN-IVF-002"')
+    two = _section(page, "health-SN-IVF-002", "</section>")
+    for raw_text in ("temp_c", "door_open", "fault_codes", "False", "+00:00", "37.03", "heater_duty"):
+        assert raw_text not in one, raw_text
+    assert " ".join(one.split()).count("温度 37.0 °C") == 1
+    assert "CO2 5.0 %" in " ".join(one.split()) and "O2 20.9 %" in " ".join(one.split())
+    assert "门 关" in " ".join(one.split()) and "电源 市电" in " ".join(one.split())
+    assert "故障码" not in one  # no fault, no line
+    assert "最后上报 3 分钟前 (11-27 09:57)" in " ".join(one.split())  # Beijing time, clock at 10:00
+    assert "在线" in one
+    flat = " ".join(two.split())
+    assert "离线" in flat and "5 小时前" in flat and "门 开" in flat and "电源 电池" in flat and "故障码 E12" in flat
+    assert "O2" not in flat.replace("CO2", "")  # no O2 sensor, no O2 line
+    en = " ".join(_section(client.get("/dashboards/customer?lang=en").text, "health-SN-IVF-001",
+                           'data-testid="health-SN-IVF-002"').split())
+    assert "Temp 37.0 °C" in en and "Door closed" in en and "Power mains" in en and "last seen 3 min ago" in en
 
 
 def test_overview_api_returns_the_same_panels_in_scope(client, login, month):

@@ -528,6 +528,7 @@ class DeviceHealth:
     values: dict[str, Any]
     alarms: list[str]
     open_tickets: int
+    seen_minutes_ago: int | None = None  # whole minutes since the last reading, for "last seen 3 min ago"
 
     @property
     def tone(self) -> str:
@@ -587,7 +588,8 @@ def customer_overview(session: Session, actor: Actor, *, now: datetime, lang: st
             device, monitored=twin is not None, online=bool(twin.online) if twin is not None else None,
             last_seen=twin.last_seen if twin is not None else None,
             values=dict(twin.values) if twin is not None else {}, alarms=alarms.get(device.id, []),
-            open_tickets=open_by_device[device.id]))
+            open_tickets=open_by_device[device.id],
+            seen_minutes_ago=max(0, int((now - twin.last_seen).total_seconds() // 60)) if twin is not None else None))
     history = list_tickets(session, actor, statuses=[TicketStatus.CLOSED, TicketStatus.CANCELLED],
                            limit=history_limit).items
     return CustomerOverview(

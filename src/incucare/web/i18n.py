@@ -698,7 +698,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.health_ok": ("正常", "OK"),
     "dash.online": ("在线", "Online"),
     "dash.offline": ("离线", "Offline"),
-    "dash.last_seen": ("最近上报 {at}", "last seen {at}"),
+    "dash.last_seen": ("最后上报 {at}", "last seen {at}"),
     "dash.not_monitored": ("未接入远程监控", "Not remotely monitored"),
     "dash.open_tickets_n": ("未结工单 {n} 张", "{n} open ticket(s)"),
     "dash.open_tickets": ("未结工单与时限倒计时", "Open tickets and their countdowns"),
@@ -955,6 +955,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "finding.status.confirmed": ("已确认", "Confirmed"),
     "finding.status.dismissed": ("已驳回", "Dismissed"),
     "finding.status.cleared": ("已恢复", "Cleared"),
+    # --- walk-through fixes (customer device cards, maintenance paging, signature page) ---
+    "dash.r_temp": ("温度", "Temp"),
+    "dash.r_faults": ("故障码", "Fault codes"),
+    "dash.ago_min": ("{n} 分钟前", "{n} min ago"),
+    "dash.ago_h": ("{n} 小时前", "{n} h ago"),
+    "dash.ago_d": ("{n} 天前", "{n} days ago"),
 }
 
 
