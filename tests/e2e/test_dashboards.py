@@ -93,3 +93,21 @@ def test_partner_dashboard_is_its_region_only(page, dash_live):
     assert page.get_by_test_id("rate-central-first_response").count() == 0
     page.locator('#map-chart[data-rendered="1"] .main-svg').first.wait_for()
     assert month.numbers["t2"] not in page.locator("body").inner_text()
+
+
+def _trend_ticks(page, base: str, lang: str) -> list[str]:
+    page.goto(f"{base}/dashboards?lang={lang}")
+    page.locator('#trend-chart[data-rendered="1"] .main-svg').first.wait_for()
+    return page.evaluate('Array.from(document.querySelectorAll("#trend-chart g.xtick text"), (n) => n.textContent)')
+
+
+def test_trend_chart_month_ticks_follow_the_page_language(page, dash_live):
+    """The walk-through found 'Jul 2026 … Dec 2026' under the zh trend chart: plotly's default English locale.
+    dash.js now uses the zh-CN locale that static/charts.js registers."""
+    base, _ = dash_live
+    _login(page, base, "manager")
+    zh = " ".join(_trend_ticks(page, base, "zh"))
+    assert zh and not re.search(r"Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec", zh), zh
+    assert "月" in zh, zh
+    en = " ".join(_trend_ticks(page, base, "en"))
+    assert "Nov" in en and "月" not in en, en

@@ -162,7 +162,7 @@
   }
 
   window.IncuCharts = { line: line, init: init, fromElement: fromElement, ensurePlotly: ensurePlotly,
-                        telemetrySpec: telemetrySpec };
+                        telemetrySpec: telemetrySpec, lang: lang };
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", function () { init(); });
   } else {

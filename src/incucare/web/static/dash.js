@@ -6,7 +6,12 @@
   var node = document.getElementById("dash-data");
   if (!node || typeof Plotly === "undefined") { return; }
   var data = JSON.parse(node.textContent || "{}");
-  var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage", "sendDataToCloud"] };
+  // Date ticks in the page's language: static/charts.js registers plotly's zh-CN locale (its default printed
+  // "Jul 2026" on Chinese pages); without it the charts still draw, in English.
+  var charts = window.IncuCharts;
+  var zh = charts ? charts.lang() === "zh" : (document.documentElement.lang || "zh").slice(0, 2) !== "en";
+  var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage", "sendDataToCloud"],
+                 locale: zh ? "zh-CN" : "en-US" };
   var colours = { first_response: "#1f6feb", onsite: "#e8590c", resolution: "#12805c" };
 
   function done(el) { el.setAttribute("data-rendered", "1"); }
@@ -77,7 +82,9 @@
     });
   }
 
-  trend(data.trend);
-  map(data.map);
-  scores(data.scores);
+  (charts ? charts.ensurePlotly() : Promise.resolve(Plotly)).then(function () {
+    trend(data.trend);
+    map(data.map);
+    scores(data.scores);
+  });
 })();
