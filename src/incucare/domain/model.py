@@ -169,6 +169,17 @@ class EventKind(LabelledEnum):
     ALARM_CLEARED = ("alarm_cleared", "报警已恢复,建议确认后解决", "Alarm cleared: consider resolving")
 
 
+CUSTOMER_EVENT_KINDS = frozenset({
+    EventKind.CREATED, EventKind.STATUS_CHANGED, EventKind.CUSTOMER_RESPONSE, EventKind.ASSIGNEE_SET,
+    EventKind.REPORT_JOINED, EventKind.SELF_SERVICE, EventKind.ATTACHMENT_ADDED, EventKind.CUSTOMER_MESSAGE,
+    EventKind.FIRMWARE_UPDATED, EventKind.LOANER_SENT, EventKind.LOANER_RETURNED, EventKind.UNIT_REPLACED,
+})
+"""The timeline entries a customer reads on its own ticket: where the ticket stands, messages to and from
+the customer, the engineer sent, what was done to its device. Everything else (triage evidence, staff
+notes, hand-offs and tier moves between staff, SLA bookkeeping, quality claims against the factory) is
+internal. A comment is shown to the customer only when a customer user wrote it."""
+
+
 class InboundStatus(LabelledEnum):
     """What became of a message that arrived on a channel; nothing is ever dropped."""
 

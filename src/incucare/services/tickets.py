@@ -22,6 +22,7 @@ from incucare.domain.errors import Conflict, NotFound, PermissionDenied, Validat
 from incucare.domain.escalation import is_ping_pong
 from incucare.domain.lifecycle import check_reported_at, decide_move, format_ticket_number
 from incucare.domain.model import (
+    CUSTOMER_EVENT_KINDS,
     OPEN_STATUSES,
     Channel,
     EventKind,
@@ -553,7 +554,13 @@ def add_customer_message(session: Session, actor: Actor, ticket: Ticket, *, now:
 
 def timeline(session: Session, actor: Actor, ticket_id: int, *, limit: int = 200,
              offset: int = 0) -> Page[TicketEvent]:
-    """The ticket's events in the order they happened."""
+    """The ticket's events in the order they happened; a customer gets only the entries meant for customers
+    (``CUSTOMER_EVENT_KINDS`` and comments customer users wrote), never staff reasoning or bookkeeping."""
     ticket = get_ticket(session, actor, ticket_id)
     query = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.at, TicketEvent.id)
+    if actor.role is Role.CUSTOMER:
+        customer_users = select(User.id).where(User.role == Role.CUSTOMER.value)
+        query = query.where(or_(
+            TicketEvent.kind.in_([k.value for k in CUSTOMER_EVENT_KINDS]),
+            (TicketEvent.kind == EventKind.COMMENT.value) & TicketEvent.actor_id.in_(customer_users)))
     return paginate(session, query, limit=limit, offset=offset)
