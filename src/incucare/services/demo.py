@@ -58,7 +58,7 @@ from incucare.services.demo_network import add_profiles
 from incucare.services.demo_parts import load_demo_parts
 from incucare.services.handoffs import accept_handoff, offer_handoff
 from incucare.services.sla_policies import ensure_presets
-from incucare.services.tickets import add_comment, move_ticket, open_ticket
+from incucare.services.tickets import add_comment, log_response, move_ticket, open_ticket
 
 SEED = 20261204
 """The one seed of the demo: change it and every name, serial and timeline changes."""
@@ -776,6 +776,8 @@ class _Loader:
             for contract, devices in self.contracts:
                 if contract.kind == ContractKind.WARRANTY.value or not contract.visit_quota:
                     continue
+                if contract.kind == ContractKind.ANNUAL_MAINTENANCE.value and contract.end_date >= self.today:
+                    continue  # running agreements: demo_care replays their preventive schedule
                 first = max(contract.start_date, self.window_start)
                 last = min(contract.end_date, self.today - timedelta(days=1))
                 if last < first:
@@ -960,6 +962,9 @@ class _Story:
         if self.office_hours:
             clock.daytime(8, 22)
         self.move(self.agent, clock.after(*((130, 300) if slow else (2, 20) if vip else (5, 90))), S.ACKNOWLEDGED)
+        log_response(self.session, self.agent, self.ticket_id, now=clock.after(1, 10),
+                     channel=Channel.WECHAT if self.channel is Channel.WECHAT else Channel.PHONE,
+                     note=rng.choice(cat.FIRST_CONTACT_NOTES))
         if roll > 0.97:
             self.move(self.agent, clock.after(10, 60), S.WAITING_CUSTOMER, rng.choice(cat.WAIT_CUSTOMER_REASONS))
             clock.after(1440, 10 * 1440)

@@ -455,6 +455,12 @@ REMOTE_NOTES = (
     "远程调取运行日志,近 24 小时数据已导出分析",
     "Asked the customer to send photos of the display and the cylinder gauge",
 )
+FIRST_CONTACT_NOTES = (
+    "已电话联系客户,确认故障现象与报警代码,告知处理流程与时限",
+    "已回电客户,了解设备状态及培养物情况,已安排远程排查",
+    "已微信联系实验室负责人,收到面板照片,正在分析",
+    "Called the lab back: symptoms and alarm codes confirmed, next steps and timelines explained",
+)
 ESCALATION_REASONS = (
     "远程及现场均无法定位,疑似批次性问题,升级总部技术专家",
     "需总部评估整机调换/备机方案",
