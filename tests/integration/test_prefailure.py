@@ -208,7 +208,7 @@ def _csrf(text: str) -> str:
 
 
 def _login_page(client, username: str) -> str:
-    client.post("/logout")
+    client.cookies.clear()  # drop the session (a logout post needs the page's CSRF token)
     page = client.get("/login")
     r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
     assert r.status_code == 200, r.text
@@ -260,3 +260,26 @@ def test_calibration_records_projecting_drift_open_a_finding_that_a_dismissal_qu
         s.commit()
     _feed(session_factory, device_id, sim, START + timedelta(days=4))
     assert [f.status for f in _findings(session_factory, device_id)] == ["dismissed"]
+
+
+def test_finding_numbers_are_rounded_for_reading_and_the_evidence_stays_precise(client, session_factory, world):
+    """The walk-through found '90.0045 s/h → 255.2044 s/h' on a device page: four decimals nobody reads."""
+    from incucare.domain.prefailure import describe
+
+    device_id = world.devices[SERIAL]
+    at = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    evidence = {"feature": "co2_leak", "unit": "s/h", "baseline": 90.0045, "now": 255.2044, "change_pct": 183.5}
+    text = describe(FindingKind.CO2_LEAK, evidence, at)
+    with session_factory() as s:
+        s.add(Finding(device_id=device_id, customer_id=world.customers["gmp"], kind="co2_leak", status="open",
+                      since=at, opened_at=at, last_seen_at=at, summary_zh=text.summary_zh,
+                      summary_en=text.summary_en, recommendation_zh=text.recommendation_zh,
+                      recommendation_en=text.recommendation_en, evidence=evidence))
+        s.commit()
+    _login_page(client, "agent")
+    zh = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", client.get(f"/devices/{device_id}?lang=zh").text)).split())
+    assert "由基线 90 秒/小时 升至 255 秒/小时(184%)" in zh
+    assert "基线 90 s/h → 当前 255 s/h" in zh and "90.0045" not in zh and "255.2044" not in zh
+    en = html.unescape(client.get(f"/devices/{device_id}?lang=en").text)
+    assert "baseline 90 s/h → now 255 s/h" in en and "from a baseline of 90 s/h to 255 s/h" in en
+    assert _findings(session_factory, device_id)[0].evidence["baseline"] == 90.0045  # stored as measured

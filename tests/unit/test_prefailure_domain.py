@@ -181,3 +181,13 @@ def test_gas_depletion_warns_when_the_cylinder_empties_before_the_deadline(left_
     signal = gas_forecast(st, supply, START, START + timedelta(hours=48))
     assert signal.active is active
     assert signal.evidence["left_l"] == pytest.approx(left_l, abs=0.1)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (90.0045, "90"), (255.2044, "255"), (12.345, "12.3"), (5.0, "5"), (0.41234, "0.412"), (1.005, "1"),
+    (-0.0004, "0"), (-3.456, "-3.46"), (7, "7"), (None, "-"), ("x", "x"), (True, "True"),
+])
+def test_numbers_are_shown_with_about_three_significant_digits(value, text):
+    from incucare.domain.prefailure import shown
+
+    assert shown(value) == text

@@ -631,9 +631,27 @@ class FindingText:
     recommendation_en: str
 
 
+def shown(value: object) -> str:
+    """A number as a person reads it: about three significant digits, no trailing zeros (90.0045 s/h -> 90,
+    255.2044 -> 255, 0.41234 -> 0.412). Evidence keeps its precise numbers; only the text is rounded."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or not math.isfinite(value):
+        return str(value)
+    size = abs(value)
+    text = f"{value:.{0 if size >= 100 else 1 if size >= 10 else 2 if size >= 1 else 3}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def describe(kind: FindingKind, evidence: Mapping[str, Any], since: datetime | None) -> FindingText:
-    """The sentences a finding shows: the numbers (baseline vs now), since when, and the next step."""
-    e = evidence
+    """The sentences a finding shows: the numbers (baseline vs now), since when, and the next step.
+
+    Numbers are rounded for reading (``shown``); the evidence itself stays precise."""
+    e = {k: shown(v) if isinstance(v, float) else v for k, v in evidence.items()}
     when = since.strftime("%Y-%m-%d %H:%M UTC") if since else "-"
     if kind is FindingKind.CO2_LEAK:
         return FindingText(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
 from incucare.adapters.db.tables_findings import Finding
+from incucare.domain.prefailure import shown
 from incucare.services import prefailure
 from incucare.web.pages.context import TEMPLATES, Page, PageDep, act, in_language
 
@@ -25,6 +26,7 @@ def device_findings(page: Page, device_id: int) -> list[Finding]:
 
 
 TEMPLATES.env.globals["device_findings"] = device_findings
+TEMPLATES.env.filters["shown"] = shown  # evidence numbers rounded for reading (90.0045 -> 90)
 
 
 @router.post("/findings/{finding_id}/decision")
