@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,8 +69,10 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
-    mqtt_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_-]*$",
-                            description="shared-subscription group ($share/<group>/...); empty = plain subscription")
+    mqtt_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]*$", description=(
+        "shared-subscription group ($share/<group>/...); empty = plain subscription; unset = 'ingest-' plus a "
+        "hash of the database URL, so the workers of one installation share the load and two installations "
+        "on one broker never split each other's messages"))
     mqtt_client_id: str = Field(default="", max_length=64,
                                 description="stable id + session expiry = no loss across restarts; empty = per process")
     mqtt_session_expiry_s: int = Field(default=0, ge=0, le=7 * 24 * 3600)
@@ -123,6 +126,13 @@ class Settings(BaseSettings):
         """Refuse to run in production with the development secret."""
         if self.production and self.secret_key == DEV_SECRET:
             raise ValueError("INCUCARE_SECRET_KEY must be set when INCUCARE_PRODUCTION=true")
+
+    @property
+    def ingest_group(self) -> str:
+        """The shared-subscription group of this installation's ingest workers (see ``mqtt_group``)."""
+        if self.mqtt_group is not None:
+            return self.mqtt_group
+        return "ingest-" + hashlib.sha256(self.database_url.encode()).hexdigest()[:10]
 
     @property
     def zone(self) -> ZoneInfo:

@@ -240,7 +240,7 @@ def subscriber_from_settings(factory: sessionmaker[Session], settings: Settings,
 
     return IngestSubscriber(
         handle, host=settings.mqtt_host, port=settings.mqtt_port,
-        group=settings.mqtt_group if group is None else group, client_id=settings.mqtt_client_id,
+        group=settings.ingest_group if group is None else group, client_id=settings.mqtt_client_id,
         session_expiry_s=settings.mqtt_session_expiry_s, batch_max=settings.ingest_batch_max,
         batch_wait_s=settings.ingest_batch_ms / 1000, username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None, clock=clock)
