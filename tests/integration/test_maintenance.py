@@ -218,3 +218,66 @@ def test_history_recorded_elsewhere_counts_as_done_and_against_the_quota(
         statuses = s.scalars(select(PreventiveVisit.status).where(PreventiveVisit.contract_id == ivf_agreement)
                              .order_by(PreventiveVisit.due_date)).all()
         assert list(statuses) == ["done", "flagged"]
+
+
+def _rows(text: str) -> list[str]:
+    import re
+
+    return re.findall(r'data-testid="pm-visit-(\d+)"', text)
+
+
+def _next_link(text: str) -> str:
+    import html
+    import re
+
+    match = re.search(r'href="([^"]+)" data-testid="next-page"', text)
+    assert match is not None, "no next-page link"
+    return "/maintenance" + html.unescape(match.group(1))
+
+
+def test_the_visit_list_pages_keeps_its_filters_and_an_engineer_opens_on_their_region(
+        client: TestClient, login: Login, session_factory: sessionmaker[Session], clock: FakeClock, world: World,
+        ivf_agreement: int) -> None:
+    """The walk-through found ~670 visits on one 48,000 px page, cards without labels, and a central engineer
+    looking at every region's visits."""
+    from datetime import timedelta
+
+    client.post("/api/v1/maintenance/generate", headers=login("manager"))
+    with session_factory() as s:
+        template = s.scalars(select(PreventiveVisit).where(
+            PreventiveVisit.device_id == world.devices["SN-IVF-002"])).first()
+        assert template is not None
+        for i in range(1, 31):  # 30 more overdue visits in the central region
+            due = date(2026, 10, 1) - timedelta(days=3 * i)
+            s.add(PreventiveVisit(contract_id=template.contract_id, device_id=template.device_id,
+                                  customer_id=template.customer_id, region_id=template.region_id,
+                                  tasks=list(template.tasks), due_date=due, window_start=due - timedelta(days=7),
+                                  window_end=due + timedelta(days=7), status="planned", created_at=clock.now))
+        s.commit()
+        overdue_total = 32  # the generated IVF and GMP visits and the 30 above
+
+    _login(client, "manager")
+    first = client.get("/maintenance?state=overdue").text
+    assert "共 32 条 · 第 1–25 条" in first and len(_rows(first)) == 25
+    assert 'data-label="设备"' in first and 'data-label="到期日"' in first and 'class="list"' in first
+    second = client.get(_next_link(first)).text
+    assert "第 26–32 条" in second and len(_rows(second)) == overdue_total - 25
+    assert not set(_rows(first)) & set(_rows(second))
+    assert 'data-testid="next-page"' not in second
+
+    central = client.get("/maintenance?state=overdue&region=central&lang=en").text
+    assert "31 in total" in central and "SN-GMP-001" not in central
+    kept = _next_link(central)
+    assert "state=overdue" in kept and "region=central" in kept and "lang=en" in kept
+    assert "SN-GMP-001" not in client.get(kept).text
+
+    _login(client, "engineer")  # a south-region field engineer: their own region unless they ask for more
+    own = client.get("/maintenance?state=overdue&lang=zh").text
+    assert "共 1 条" in own and "SN-GMP-001" in own and "SN-IVF-002" not in own
+    assert '<option value="south" selected' in own
+    assert 'href="/maintenance?state=due&region=south"' in own  # the tabs keep the region
+    everything = client.get("/maintenance?state=overdue&region=").text
+    assert "共 32 条" in everything and 'href="/maintenance?state=due&region="' in everything
+
+    _login(client, "partner")  # a partner stays held to its region whatever it asks
+    assert "SN-IVF-002" not in client.get("/maintenance?state=overdue&region=central").text

@@ -313,6 +313,13 @@ def _query(actor: Actor) -> Select[PreventiveVisit]:
                      joinedload(PreventiveVisit.contract)))
 
 
+def default_region_id(actor: Actor) -> int | None:
+    """The region a visit list opens on when none is asked for: an engineer's own region (the visits they are
+    sent to; engineers may still pick another region or all, as staff see the whole installed base). Everyone
+    else opens on everything in their scope (a partner or customer is held to its scope anyway)."""
+    return actor.region_id if actor.role is Role.ENGINEER else None
+
+
 def list_visits(session: Session, actor: Actor, *, now: datetime, state: str = "open", region_id: int | None = None,
                 customer_id: int | None = None, zone: ZoneInfo = DEFAULT_ZONE, limit: int = 50,
                 offset: int = 0) -> Page[VisitView]:

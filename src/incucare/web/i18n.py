@@ -961,6 +961,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.ago_min": ("{n} 分钟前", "{n} min ago"),
     "dash.ago_h": ("{n} 小时前", "{n} h ago"),
     "dash.ago_d": ("{n} 天前", "{n} days ago"),
+    "pm.region": ("区域", "Region"),
+    "pm.all_regions": ("全部区域", "All regions"),
 }
 
 
