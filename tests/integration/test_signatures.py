@@ -238,3 +238,52 @@ def test_the_claim_page_approves_and_signs_in_one_step_with_the_password(client,
     assert 'data-testid="claim-state">已批准<' in approved.text
     signatures = client.get(f"/signatures/quality_claim/{cid}")
     assert 'data-testid="signature"' in signatures.text and "Manager 测试" in signatures.text
+
+
+def _text(page_html: str, start: str, end: str = "</section>") -> str:
+    import html
+    import re
+
+    at = page_html.index(start)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page_html[at:page_html.index(end, at)])).split())
+
+
+def _meanings(page_html: str) -> list[str]:
+    import re
+
+    if 'data-testid="sign-form"' not in page_html:
+        return []
+    form = page_html[page_html.index('data-testid="sign-form"'):]
+    return re.findall(r'<option value="(\w+)"', form[:form.index("</form>")])
+
+
+def test_the_signature_page_shows_what_is_signed_and_offers_only_the_viewers_meanings(client, login, work):
+    """The walk-through found a page that named no ticket and showed none of the content being signed, and that
+    offered a manager '执行人:本人执行了该项工作' (performed), which only the author may sign."""
+    from tests.integration.test_hq import _login_page
+
+    _login_page(client, "manager")
+    page = client.get(f"/signatures/work_report/{work.report_id}?lang=zh").text
+    record = _text(page, 'data-testid="signed-record"')
+    assert work.ticket_number in _text(page, 'data-testid="sig-record-title"', "</h1>")
+    assert f'href="/tickets/{work.ticket_id}" data-testid="sig-ticket-link">{work.ticket_number}<' in page
+    assert "故障诊断 红外 CO2 传感器漂移" in record and "处理措施 更换传感器,5% 标准气校准" in record
+    assert "工程师 Engineer 测试" in record or "工程师 engineer" in record, record
+    assert "使用备件(料号, 数量) IR-CO2-01 × 1" in record and "SN-GMP-001" in record
+    assert "签名将用于修订版 1" in record and "首个签名将冻结此修订版" in record
+    assert _meanings(page) == ["reviewed", "approved"]  # a manager reviews or approves; never "performed"
+    assert "执行人:本人执行了该项工作" not in page
+
+    _login_page(client, "engineer")  # the author performs; review and approval are someone else's
+    page = client.get(f"/signatures/work_report/{work.report_id}?lang=zh").text
+    assert _meanings(page) == ["performed"]
+    assert _sign(client, login("engineer"), "work_report", work.report_id, "performed").status_code == 201
+    page = client.get(f"/signatures/work_report/{work.report_id}?lang=zh").text
+    assert _meanings(page) == [] and "签名将用于修订版 1 · 已签名" in _text(page, 'data-testid="signed-record"')
+
+    _login_page(client, "manager")
+    cal = client.get(f"/signatures/calibration/{work.calibration_id}?lang=en").text
+    record = _text(cal, 'data-testid="signed-record"')
+    assert "As found 6.4" in record and "As left 5.05" in record and "Reference instrument GM70-0042" in record
+    assert "Parameter CO2" in record and "SN-GMP-001" in _text(cal, 'data-testid="sig-record-title"', "</h1>")
+    assert _meanings(cal) == ["reviewed"]

@@ -28,6 +28,7 @@ from incucare.domain.hq import ClaimState
 from incucare.domain.signatures import (
     FAILURE_WINDOW_MINUTES,
     MAX_FAILURES,
+    MEANINGS,
     Meaning,
     RecordKind,
     check_may_sign,
@@ -303,6 +304,124 @@ def history(session: Session, actor: Actor, kind: RecordKind, record_id: int) ->
         intact = (rev.content_hash == live) if current and rev.state == SIGNED else None
         out.append(RevisionView(rev, [s for s in signatures if s.revision_id == rev.id], current, intact))
     return out
+
+
+@dataclass(frozen=True)
+class SignedField:
+    """One signed field as a person reads it: ids resolved to what they name (the ticket's number, the
+    engineer's name), money in yuan, the customer's drawn signature as "attached"."""
+
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class SigningView:
+    """What a signature page shows before anyone signs: the record (its ticket, claim or device, with links
+    for whoever may open them), the content a signature now covers, the revision it applies to, and the
+    meanings this viewer may give (decided by ``check_may_sign``, nothing else)."""
+
+    kind: RecordKind
+    record_id: int
+    title: str
+    ticket_id: int | None
+    ticket_number: str | None
+    claim_id: int | None
+    device_id: int | None
+    device_serial: str | None
+    fields: list[SignedField]
+    revision: int
+    revision_state: str  # "signed" or "open"; "new" when the first signature will freeze revision 1
+    meanings: list[Meaning]
+
+
+def _names(session: Session, model: type[Any], ids: set[int], attribute: str) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {row.id: str(getattr(row, attribute) or "") for row in session.scalars(select(model).where(
+        model.id.in_(ids)))}
+
+
+def _readable(session: Session, content: dict[str, Any]) -> list[SignedField]:
+    """The signed content with ids replaced by what they name (one query per referenced table)."""
+    from incucare.adapters.db.tables import Customer, Device, Ticket
+
+    def ids(*names: str) -> set[int]:
+        return {int(content[n]) for n in names if isinstance(content.get(n), int)}
+
+    people = ids("engineer_id", "performed_by_id", "approver_id")
+    users = {u.id: u.full_name or u.username for u in session.scalars(select(User).where(User.id.in_(people)))} \
+        if people else {}
+    lookups: dict[str, dict[int, str]] = {
+        "ticket_id": _names(session, Ticket, ids("ticket_id"), "number"),
+        "device_id": _names(session, Device, ids("device_id"), "serial"),
+        "customer_id": _names(session, Customer, ids("customer_id"), "name"),
+        "engineer_id": users, "performed_by_id": users, "approver_id": users}
+    out = []
+    for name, value in content.items():
+        if name in ("kind", "id"):
+            continue
+        if name in lookups and isinstance(value, int):
+            value = lookups[name].get(value, f"#{value}")
+        elif name == "amount_cents" and isinstance(value, int):
+            name, value = "amount", f"{value / 100:,.2f} {content.get('currency') or 'CNY'}"
+        elif name == "currency":
+            continue
+        elif name == "signature_png":
+            value = bool(value)
+        elif name == "photo_ids":
+            value = len(value or [])
+        elif name == "visit_id" and isinstance(value, int):
+            value = f"#{value}"
+        out.append(SignedField(name, value))
+    return out
+
+
+def signing_view(session: Session, actor: Actor, kind: RecordKind, record_id: int) -> SigningView:
+    """The record a signature page is about and the meanings the viewer may sign it with (404 outside scope).
+
+    The content shown is the live record, i.e. what a signature given now covers; the meanings are those
+    ``check_may_sign`` lets this viewer give, less any they already gave on the current revision (a second
+    identical signature is refused)."""
+    from incucare.adapters.db.tables import Device, Ticket
+
+    row = load_record(session, actor, kind, record_id)
+    content = content_of(session, kind, row)
+    author = _author(kind, row)
+    approvable = kind is not RecordKind.QUALITY_CLAIM or was_approved(session, row)
+    latest = _latest(session, kind, record_id)
+    given: set[str] = set()
+    if latest is not None and actor.user_id is not None:
+        given = set(session.scalars(select(ElectronicSignature.meaning).where(
+            ElectronicSignature.revision_id == latest.id, ElectronicSignature.signer_id == actor.user_id)))
+    meanings = []
+    for meaning in sorted(MEANINGS[kind], key=lambda m: list(Meaning).index(m)):
+        try:
+            check_may_sign(kind, meaning, role=actor.role, is_author=author is not None and author == actor.user_id,
+                           approvable=approvable)
+        except (PermissionDenied, ValidationFailed):
+            continue
+        if meaning.value not in given:
+            meanings.append(meaning)
+    ticket_id = getattr(row, "ticket_id", None)
+    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    device_id = getattr(row, "device_id", None)
+    if device_id is None and ticket is not None:
+        device_id = ticket.device_id
+    device = session.get(Device, device_id) if device_id is not None else None
+    if kind is RecordKind.QUALITY_CLAIM:
+        title = str(row.number)
+    elif kind is RecordKind.WORK_REPORT:
+        title = ticket.number if ticket is not None else f"#{record_id}"
+    else:
+        title = f"{device.serial if device is not None else ''} · {row.parameter}".strip(" ·")
+    return SigningView(
+        kind=kind, record_id=record_id, title=title, ticket_id=ticket.id if ticket is not None else None,
+        ticket_number=ticket.number if ticket is not None else None,
+        claim_id=record_id if kind is RecordKind.QUALITY_CLAIM else None,
+        device_id=device.id if device is not None else None, device_serial=device.serial if device else None,
+        fields=_readable(session, content), revision=latest.revision if latest is not None else 1,
+        revision_state=latest.state if latest is not None else "new", meanings=meanings)
 
 
 def signatures_for(session: Session, records: list[tuple[RecordKind, int]]) -> dict[tuple[str, int],

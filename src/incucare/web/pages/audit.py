@@ -6,6 +6,7 @@ Thin shells over ``services.audit``, ``services.signatures`` and ``services.devi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form
@@ -13,11 +14,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from incucare.adapters.db.tables import Calibration, WorkReport
+from incucare.domain.bilingual import text_in
 from incucare.domain.errors import DomainError, NotFound
-from incucare.domain.signatures import MEANINGS, Meaning, RecordKind
+from incucare.domain.fieldwork import Outcome
+from incucare.domain.hq import ClaimKind
+from incucare.domain.labels import LabelledEnum
+from incucare.domain.signatures import Meaning, RecordKind
 from incucare.services import audit as audit_svc
 from incucare.services import signatures as sig_svc
-from incucare.web.pages.context import CsrfFailed, PageDep, check_csrf, flash, in_language
+from incucare.web.i18n import translate_or
+from incucare.web.pages.context import CsrfFailed, Page, PageDep, check_csrf, flash, in_language
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,7 +39,9 @@ def _kind(raw: str) -> RecordKind:
 def audit_page(page: PageDep) -> HTMLResponse:
     """The audit chain's verification, run now, with the newest records (HQ and administrators)."""
     status = audit_svc.chain_status(page.uow.session, page.actor, latest=50)
-    return page.render("_signature_audit.html", status=status, problem=status.verification.first_break)
+    return page.render("_signature_audit.html", status=status, problem=status.verification.first_break,
+                       audit_name=lambda kind, code: translate_or(page.lang, f"audit.{kind}.{code}", code),
+                       in_lang=lambda text: text_in(text, page.lang))
 
 
 @router.get("/devices/{device_id}/service-record.pdf", response_class=Response)
@@ -60,10 +68,37 @@ def signature_page(kind: str, record_id: int, page: PageDep) -> HTMLResponse:
         if report is not None and report.visit_id is not None:
             calibrations = list(session.scalars(select(Calibration.id).where(Calibration.visit_id == report.visit_id)
                                                 .order_by(Calibration.id)))
-    meanings = sorted(MEANINGS[record_kind], key=lambda m: list(Meaning).index(m))
-    return page.render("_signature_page.html", kind=record_kind, record_id=record_id, history=history,
-                       meanings=meanings, calibrations=calibrations, may_sign=page.actor.is_staff
-                       or page.actor.role.value == "partner")
+    view = sig_svc.signing_view(session, page.actor, record_kind, record_id)
+    return page.render("_signature_page.html", kind=record_kind, record_id=record_id, history=history, view=view,
+                       shown=lambda f: _shown(page, f), meanings=view.meanings, calibrations=calibrations,
+                       may_sign=bool(view.meanings))
+
+
+_ENUMS: dict[str, type[LabelledEnum]] = {"outcome": Outcome, "kind": ClaimKind}
+
+
+def _shown(page: Page, field: sig_svc.SignedField) -> str:
+    """A signed field's value as the viewer reads it (local times, zh/en labels of codes)."""
+    value = field.value
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return page.t("sig.attached") if value else "—"
+    if isinstance(value, datetime):
+        return page.local(value)
+    if isinstance(value, str) and field.name.endswith("_at"):
+        try:
+            return page.local(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if field.name in _ENUMS and isinstance(value, str):
+        member = _ENUMS[field.name]._value2member_map_.get(value)
+        return member.label(page.lang) if isinstance(member, LabelledEnum) else value
+    if field.name == "parameter":
+        return page.code_label("parameter", str(value))
+    if isinstance(value, list):
+        return ", ".join(" × ".join(str(x) for x in v) if isinstance(v, list | tuple) else str(v) for v in value)
+    return str(value)
 
 
 @router.post("/signatures/{kind}/{record_id}/sign")
