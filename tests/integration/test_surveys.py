@@ -148,7 +148,9 @@ def test_the_customer_rates_from_the_ticket_page(client: TestClient, login: Logi
     ticket_id = close_ticket(client, login, email="")
     csrf = _login(client, "gmpuser")
     page = client.get(f"/tickets/{ticket_id}")
-    assert page.status_code == 200 and "评价本次服务 / Rate this service" in page.text
+    assert page.status_code == 200 and "评价本次服务" in page.text and "Rate this service" not in page.text
+    assert "Rate this service" in client.get(f"/tickets/{ticket_id}?lang=en").text
+    client.get(f"/tickets/{ticket_id}?lang=zh")  # back to Chinese for the rest
     r = client.post(f"/tickets/{ticket_id}/survey", data={"csrf": csrf, "speed": "4", "competence": "5",
                                                           "communication": "", "comment": ""})
     assert r.status_code == 200 and "沟通" in r.text  # back on the ticket page, told which aspect is missing

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from incucare.adapters.db.tables import Device, Ticket, TicketEvent
 from incucare.adapters.db.tables_alarms import TicketSnapshot
+from incucare.domain.bilingual import HAN, bilingual
 from incucare.domain.errors import NotFound, ValidationFailed
 from incucare.domain.model import Channel, EventKind, Priority, Role
 from incucare.services import sla
@@ -71,7 +72,8 @@ def open_iot_ticket(
         _join(session, ticket, RMS, now, text=text, channel=Channel.IOT, reporter=RMS.name, key=None)
         if _URGENCY[priority] < _URGENCY[Priority(ticket.priority)]:
             _event(session, ticket, now, EventKind.PRIORITY_CHANGED, ticket.priority, priority.value,
-                   f"更紧急的远程监控事件 / a more urgent remote-monitoring event: {summary_en}"[:500])
+                   bilingual(f"更紧急的远程监控事件:{summary_zh}"[:500],
+                             f"a more urgent remote-monitoring event: {summary_en}"[:500]))
             ticket.priority = priority.value
             sla.refresh(session, ticket, now)
     else:
@@ -81,11 +83,13 @@ def open_iot_ticket(
         if ticket.category != category:
             label = taxonomy.category(category)
             _event(session, ticket, now, EventKind.TRIAGED, ticket.category, category,
-                   f"类别由设备报警规则确定:{label.zh} / category from the device's alarm rule: {label.en}")
+                   bilingual(f"类别由设备报警规则确定:{label.zh}",
+                             f"category from the device's alarm rule: {label.en}"))
             ticket.category = category
             sla.refresh(session, ticket, now)
+    stored = {**(snapshot or {}), "summary": {"zh": summary_zh.strip(), "en": summary_en.strip()}}
     session.add(TicketSnapshot(ticket_id=ticket.id, source_kind=source_kind, source_id=str(source_id),
-                               snapshot=snapshot or {}, created_at=now))
+                               snapshot=stored, created_at=now))
     session.flush()
     return ticket
 
@@ -117,3 +121,20 @@ def _load(session: Session, ticket_id: int) -> Ticket:
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} not found", zh=f"未找到工单 {ticket_id}")
     return ticket
+
+
+def description_in(session: Session, ticket: Ticket, lang: str) -> str:
+    """An iot ticket's description in ``lang``: the machine wrote it in both languages (kept together in the
+    description for search and triage, and apart in the opening snapshot's ``summary``); a person's
+    description is shown as written. Tickets opened before the summary was kept are split at their line
+    break when it separates the Chinese line from the English one."""
+    if ticket.channel != Channel.IOT.value:
+        return ticket.description
+    summary = (first_snapshot(session, ticket.id) or {}).get("summary")
+    if isinstance(summary, dict) and isinstance(summary.get("zh"), str) and isinstance(summary.get("en"), str) \
+            and ticket.description.strip() == f"{summary['zh']}\n{summary['en']}".strip():
+        return str(summary["en"] if lang == "en" else summary["zh"])
+    lines = ticket.description.strip().split("\n")
+    if len(lines) == 2 and HAN.search(lines[0]) and not HAN.search(lines[1]):
+        return lines[1] if lang == "en" else lines[0]
+    return ticket.description

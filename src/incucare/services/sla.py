@@ -7,7 +7,6 @@ sweeper finds due work with one indexed query and a restart loses nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from incucare.adapters.db.tables import SlaFiring, SlaPolicy, Ticket, TicketClock, TicketEvent
+from incucare.domain.bilingual import text_in
 from incucare.domain.entitlement import CLOCKS
 from incucare.domain.escalation import EscalationTerms, Firing, next_check_at, planned_firings
 from incucare.domain.model import EventKind, Priority, TicketStatus, Tier
@@ -151,10 +151,4 @@ def refresh(session: Session, ticket: Ticket, now: datetime, cache: CalendarCach
 
 def entitlement_reason(ticket: Ticket, lang: str) -> str:
     """Why this policy applies, in ``lang``."""
-    if not ticket.entitlement_reason:
-        return ""
-    try:
-        data = json.loads(ticket.entitlement_reason)
-    except ValueError:
-        return ticket.entitlement_reason
-    return str(data.get("en" if lang == "en" else "zh", ""))
+    return text_in(ticket.entitlement_reason, lang)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from incucare.adapters.db.tables import SlaFiring, SlaPolicy, Ticket, TicketClock, User
+from incucare.domain.bilingual import bilingual
 from incucare.domain.errors import DomainError
 from incucare.domain.escalation import Firing, FiringKind, due_firings
 from incucare.domain.model import OPEN_STATUSES, EventKind, Owner, Role, TicketStatus, Tier
@@ -32,7 +33,7 @@ from incucare.services.handoffs import expire_offers
 from incucare.services.notifications import notify_user, notify_webhooks
 from incucare.services.sla_policies import CalendarCache
 from incucare.services.ticket_messages import CLOCK_LABELS, ticket_context
-from incucare.services.tickets import _event, _set_owner, add_watcher, move_ticket, owner_of
+from incucare.services.tickets import PREVIOUS_OWNER, _event, _set_owner, add_watcher, move_ticket, owner_of
 
 log = logging.getLogger("incucare.sla")
 DEFAULT_AUTO_CLOSE_DAYS = 7
@@ -107,14 +108,15 @@ def _warn(session: Session, ticket: Ticket, firing: Firing, status: sla.TicketSl
         notify_user(session, user, now=now, template="sla_warning", context=ctx, ticket_id=ticket.id,
                     dedupe_key=f"sla:{ticket.id}:{firing.clock}:warning:{firing.threshold}:{user.id}")
     _event(session, ticket, ENGINE, now, EventKind.SLA_WARNING, firing.clock, str(firing.threshold),
-           f"{CLOCK_LABELS[firing.clock]['zh']} 已用 {firing.threshold}%")
+           bilingual(f"{CLOCK_LABELS[firing.clock]['zh']} 已用 {firing.threshold}%",
+                     f"{CLOCK_LABELS[firing.clock]['en']}: {firing.threshold}% used"))
 
 
 def _breach(session: Session, ticket: Ticket, firing: Firing, status: sla.TicketSla, now: datetime) -> bool:
     ctx = _context(ticket, firing, status)
     due = status.statuses[firing.clock].due_at
     _event(session, ticket, ENGINE, now, EventKind.SLA_BREACH, firing.clock, due.isoformat() if due else None,
-           f"{CLOCK_LABELS[firing.clock]['zh']} 超时")
+           bilingual(f"{CLOCK_LABELS[firing.clock]['zh']} 超时", f"{CLOCK_LABELS[firing.clock]['en']} missed"))
     for manager in service_managers(session):
         notify_user(session, manager, now=now, template="sla_breach", context=ctx, ticket_id=ticket.id, critical=True,
                     dedupe_key=f"sla:{ticket.id}:{firing.clock}:breach:{manager.id}")
@@ -128,9 +130,9 @@ def _breach(session: Session, ticket: Ticket, firing: Firing, status: sla.Ticket
     if person is None or person.id == previous.user_id:
         return False
     _set_owner(session, ticket, ENGINE, now, Owner.person(person.id, person.full_name),
-               "首响超时,升级至值班主管 / first response missed: duty supervisor takes over")
+               bilingual("首响超时,升级至值班主管", "first response missed: duty supervisor takes over"))
     if previous.user_id is not None:
-        add_watcher(session, ticket, ENGINE, now, previous.user_id, "previous owner")
+        add_watcher(session, ticket, ENGINE, now, previous.user_id, PREVIOUS_OWNER)
     notify_user(session, person, now=now, template="escalated", ticket_id=ticket.id, critical=True,
                 context={**ctx, "reason": {"zh": "首响超时,由值班主管接手", "en": "first response missed"}},
                 dedupe_key=f"sla:{ticket.id}:first_response:owner:{person.id}")
@@ -145,7 +147,7 @@ def _escalate(session: Session, ticket: Ticket, firing: Firing, status: sla.Tick
         target, reason = TicketStatus.ESCALATED_HQ, {"zh": "闭环时限已用三分之二,升级总部",
                                                      "en": "two thirds of the resolution time used: HQ"}
     try:
-        move_ticket(session, ENGINE, ticket.id, now=now, to=target, reason=f"{reason['zh']} / {reason['en']}")
+        move_ticket(session, ENGINE, ticket.id, now=now, to=target, reason=bilingual(reason["zh"], reason["en"]))
     except DomainError as exc:  # the ticket moved on meanwhile (e.g. waiting for the customer): nothing to do
         log.info("timed escalation of %s skipped: %s", ticket.number, exc.message)
         return False

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 from incucare.adapters.db import scoping
 from incucare.adapters.db.counters import next_value
 from incucare.adapters.db.tables import Device, Ticket, TicketClock, TicketEvent, TicketWatcher, User
+from incucare.domain.bilingual import bilingual
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from incucare.domain.escalation import is_ping_pong
 from incucare.domain.lifecycle import check_reported_at, decide_move, format_ticket_number
@@ -48,6 +49,8 @@ from incucare.services.triage import context_for
 S = TicketStatus
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 MAX_DESCRIPTION = 10_000
+PREVIOUS_OWNER = bilingual("原责任人", "previous owner")
+"""Why the previous owner keeps watching a ticket escalated away from them (the watcher entry's note)."""
 ASSIGNABLE_ROLES = frozenset(set(Role) - {Role.CUSTOMER})
 FIELD_ROLES = frozenset({Role.ENGINEER, Role.PARTNER})
 CUSTOMER_CHANNELS = frozenset({Channel.PORTAL, Channel.API, Channel.EMAIL, Channel.WECHAT})
@@ -198,10 +201,10 @@ def open_ticket(
     else:
         session.add(ticket)
         session.flush()
-    _event(session, ticket, actor, now, EventKind.CREATED, None, TicketStatus.NEW.value, entitlement.reason_zh)
+    _event(session, ticket, actor, now, EventKind.CREATED, None, TicketStatus.NEW.value, entitlement.reason_json())
     _event(session, ticket, actor, now, EventKind.TRIAGED, None,
            f"{triaged.category.key}/T{int(triaged.tier)}/{triaged.priority.value}",
-           "\n".join(e.zh for e in triaged.evidence))
+           bilingual("\n".join(e.zh for e in triaged.evidence), "\n".join(e.en for e in triaged.evidence)))
     record_change(session, actor, at=now, entity="ticket", entity_id=ticket.id, action="create",
                   changes={"number": (None, number), "device": (None, device.serial),
                            "channel": (None, channel.value), "contract": (None, contract.number if contract else None),
@@ -417,7 +420,7 @@ def move_ticket(
         previous = owner_of(ticket)
         _set_owner(session, ticket, actor, now, new_owner, note)
         if escalated and previous.user_id is not None and previous.user_id != new_owner.user_id:
-            add_watcher(session, ticket, actor, now, previous.user_id, "previous owner")
+            add_watcher(session, ticket, actor, now, previous.user_id, PREVIOUS_OWNER)
     if escalated:
         check_ping_pong(session, ticket, actor, now)
     sla.refresh(session, ticket, now)

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from incucare.adapters.db.tables import Contract, Customer, Device, Site, Ticket, TicketEvent
+from incucare.domain.bilingual import text_in
 from incucare.domain.lifecycle import allowed_targets, moves_for
 from incucare.domain.model import Channel, ContractKind, CustomerKind, Priority, Queue, Role, TicketStatus, Tier
 from incucare.services.installed_base import HistoryEntry
@@ -477,9 +478,11 @@ class EventOut(BaseModel):
     note: str
 
     @classmethod
-    def of(cls, e: TicketEvent) -> EventOut:
+    def of(cls, e: TicketEvent, lang: str = "zh") -> EventOut:
+        """The entry with a machine-written note in the caller's language (people's notes as written)."""
         return cls(id=e.id, at=e.at, actor_id=e.actor_id, actor_name=e.actor_name, kind=e.kind,
-                   old_value=e.old_value, new_value=e.new_value, note=e.note)
+                   old_value=e.old_value, new_value=e.new_value,
+                   note=text_in(e.note, lang, legacy_split=e.actor_id is None))
 
 
 def tier_of(value: int) -> Tier:

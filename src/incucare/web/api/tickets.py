@@ -194,11 +194,13 @@ def comment(ticket_id: int, body: CommentIn, actor: ActorDep, uow: UowDep, now: 
 
 
 @router.get("/tickets/{ticket_id}/timeline", response_model=PageOut[EventOut])
-def timeline(ticket_id: int, actor: ActorDep, uow: UowDep, limit: Limit = 200,
+def timeline(ticket_id: int, request: Request, actor: ActorDep, uow: UowDep, limit: Limit = 200,
              offset: Offset = 0) -> dict[str, Any]:
-    """Every change to the ticket, oldest first, with actor and old → new values."""
+    """Every change to the ticket the caller may see (a customer: only what is meant for customers), oldest
+    first, with actor and old → new values; machine-written notes in the caller's language."""
     page = svc.timeline(uow.session, actor, ticket_id, limit=limit, offset=offset)
-    return {"items": [EventOut.of(e) for e in page.items], "total": page.total, "limit": page.limit,
+    lang = api_language(request)
+    return {"items": [EventOut.of(e, lang) for e in page.items], "total": page.total, "limit": page.limit,
             "offset": page.offset}
 
 

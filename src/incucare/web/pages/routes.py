@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from incucare.adapters.db.tables import Customer, HandoffOffer, TicketEvent, User
 from incucare.adapters.db.uow import UnitOfWork
+from incucare.domain.bilingual import text_in
 from incucare.domain.errors import DomainError, NotFound, ValidationFailed
 from incucare.domain.labels import LabelledEnum
 from incucare.domain.lifecycle import WHO_MAY_MOVE_TO, allowed_targets
@@ -24,13 +25,14 @@ from incucare.domain.model import (
     Channel,
     CustomerKind,
     DeviceStatus,
+    EventKind,
     Priority,
     Queue,
     Role,
     TicketStatus,
     Tier,
 )
-from incucare.services import handoffs, sla
+from incucare.services import handoffs, iot_tickets, sla
 from incucare.services import installed_base as ib
 from incucare.services import tickets as svc
 from incucare.services.auth import AuthenticationFailed, authenticate
@@ -371,11 +373,21 @@ def ticket_detail(page: PageDep, ticket_id: int) -> Response:
     ticket_sla = sla.compute(session, ticket, page.request.app.state.clock())
     works = svc.works_tickets(actor)
     offer = handoffs.pending_offer(session, ticket.id) if works else None
-    return page.render("ticket_detail.html", ticket=ticket, events=events, moves=moves,
+    entitlement = sla.entitlement_reason(ticket, page.lang)
+    entitlement_zh = sla.entitlement_reason(ticket, "zh")
+
+    def note_of(event: TicketEvent) -> str:
+        """An entry's note in the page's language; an old "created" entry stored only the zh entitlement."""
+        if event.kind == EventKind.CREATED.value and event.note and event.note == entitlement_zh:
+            return entitlement
+        return text_in(event.note, page.lang, legacy_split=event.actor_id is None)
+
+    return page.render("ticket_detail.html", ticket=ticket, events=events, moves=moves, note_of=note_of,
+                       description=iot_tickets.description_in(session, ticket, page.lang),
                        owner=svc.owner_of(ticket), users=_assignable_users(page), queues=list(Queue),
                        who=_owner_names(page, events), TicketStatus=TicketStatus, Channel=Channel,
                        Priority=Priority, clocks=clock_views(ticket_sla, page.lang, page.zone),
-                       sla_policy=ticket_sla.policy, entitlement=sla.entitlement_reason(ticket, page.lang),
+                       sla_policy=ticket_sla.policy, entitlement=entitlement,
                        works=works, offer=_offer_box(page, offer),
                        watchers=svc.watchers_of(session, ticket.id) if works else [],
                        lower_tiers=[t for t in Tier if t < ticket.tier] if actor.is_manager else [],

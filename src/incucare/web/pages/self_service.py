@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from incucare.adapters.db.tables import Device, Ticket, TicketEvent
+from incucare.domain.bilingual import text_in
 from incucare.domain.errors import NotFound, ValidationFailed
 from incucare.domain.model import Channel, EventKind, Role, TicketStatus, Tier
 from incucare.services import attachments as files_svc
@@ -113,7 +114,7 @@ def _triage(page: Page, ticket: Ticket, events: list[TicketEvent]) -> dict[str, 
     confidence = round((ticket.triage_confidence or 0.0) * 100)
     return {"tier": Tier(ticket.triage_tier), "confidence": confidence,
             "category": category_label(page, ticket.category),
-            "evidence": triaged[-1].note if triaged and triaged[-1].note else ""}
+            "evidence": text_in(triaged[-1].note, page.lang) if triaged and triaged[-1].note else ""}
 
 
 def category_label(page: Page, key: str | None) -> str:
