@@ -29,7 +29,7 @@ def _csrf(text: str) -> str:
 
 
 def _login(client, username: str) -> str:
-    client.post("/logout")
+    client.cookies.clear()  # drop the session (a logout post needs the page's CSRF token)
     page = client.get("/login")
     r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
     assert r.status_code == 200, r.text

@@ -142,8 +142,14 @@ def login_submit(request: Request, uow: Annotated[UnitOfWork, Depends(get_uow)],
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    """End the session."""
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session; like every form post it needs the session's CSRF token, so another site cannot
+    log a user out behind their back (the refusal is flashed and the user stays logged in)."""
+    try:
+        check_csrf(request, csrf)
+    except CsrfFailed:
+        flash(request, translator(request_language(request))("error.csrf"), "error")
+        return RedirectResponse("/", status_code=303)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
