@@ -65,8 +65,10 @@ def api_language(request: Request) -> str:
 
 
 def _is_page(request: Request) -> bool:
+    """Whether a browser reads the answer as a page; JSON routes (the API, and the ``*.json`` data that
+    pages fetch for their charts) answer errors in the JSON error shape instead."""
     path = request.url.path
-    return not (path.startswith(("/api/", "/static/")) or path in ("/healthz", "/openapi.json"))
+    return not (path.startswith(("/api/", "/static/")) or path.endswith(".json") or path == "/healthz")
 
 
 def _error_page(request: Request, status: int, error: DomainError | str) -> Response:
@@ -106,6 +108,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PageRedirect)
     async def _redirect(request: Request, exc: PageRedirect) -> Response:
+        if not _is_page(request):  # a chart's data fetched after the session ended: say so, don't send a login page
+            message = "authentication required"
+            local = message if api_language(request) == "en" else "未登录或会话已过期"
+            return JSONResponse(error_body("not_authenticated", local, message_en=message), status_code=401)
         return RedirectResponse(exc.location, status_code=303)
 
     @app.exception_handler(RequestValidationError)
