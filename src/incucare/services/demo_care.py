@@ -218,7 +218,8 @@ def _replay(contract: Contract, devices: list[Device], kind: CustomerKind, today
         if day >= today or pending:  # due or upcoming, or waiting for the manager's quota decision
             stopped.update(v.device_id for v in members)
             continue
-        if end < today and due >= today - timedelta(days=SLIP_DAYS):  # a few recent ones slipped: overdue
+        room = contract.visit_quota is None or used + 1 < contract.visit_quota  # the revisit is another trip
+        if room and end < today and due >= today - timedelta(days=SLIP_DAYS):  # a few recent ones slipped
             missed = {v.device_id for v in members if rng.random() < SLIP_CHANCE}
             stopped |= missed
             members = [v for v in members if v.device_id not in missed]
