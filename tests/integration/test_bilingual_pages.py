@@ -116,6 +116,12 @@ def test_an_iot_tickets_description_is_shown_in_one_language(client, session_fac
     assert description(tid, "en") == "Pre-failure finding: CO2 leak. Recommended: check the gas fittings"
     assert description(old_id, "zh") == "预故障预警:门封条老化"
     assert description(old_id, "en") == "Pre-failure finding: door gasket wear"
+    _login(client, "expert")  # the HQ tools page shows the same description
+    for lang, text in (("zh", "预故障预警:CO2 泄漏。建议:检查气路接头"),
+                       ("en", "Pre-failure finding: CO2 leak. Recommended: check the gas fittings")):
+        page = client.get(f"/hq/tickets/{tid}?lang={lang}").text
+        found = re.search(r'data-testid="hq-description">(.*?)</div>', page, re.S)
+        assert found is not None and html.unescape(found.group(1)).strip() == text
 
 
 def test_the_audit_page_names_records_and_actions_in_its_language(client, login):

@@ -33,7 +33,7 @@ from incucare.domain.fieldwork import (
 from incucare.domain.model import Channel, TicketStatus
 from incucare.domain.stock import WarehouseKind
 from incucare.domain.travel import format_minutes
-from incucare.services import dispatch
+from incucare.services import dispatch, iot_tickets
 from incucare.services import fieldwork as svc
 from incucare.services import parts as parts_svc
 from incucare.services.tickets import get_ticket
@@ -95,6 +95,7 @@ def _card(page: Page, card: svc.JobCard) -> dict[str, Any]:
     offer = card.offer
     return {
         "kind": card.kind, "ticket": t, "clock": clock,
+        "description": iot_tickets.description_in(page.uow.session, t, page.lang),
         "status_label": page.label("status", t.status),
         "offer": None if offer is None else {
             "id": offer.id, "until": page.local(offer.expires_at, "%H:%M"),

@@ -30,7 +30,7 @@ from incucare.domain.hq import (
 )
 from incucare.domain.model import DeviceStatus
 from incucare.services import hq as svc
-from incucare.services import signatures
+from incucare.services import iot_tickets, signatures
 from incucare.services.tickets import get_ticket
 from incucare.web.i18n import translate
 from incucare.web.pages.context import Page, PageDep, act, in_language
@@ -160,6 +160,7 @@ def hq_ticket(page: HqPage, ticket_id: int) -> Response:
     today = now.astimezone(page.zone).date()
     return page.render(
         "hq_ticket.html", ticket=ticket, device=device,
+        description=iot_tickets.description_in(session, ticket, page.lang),
         diagnoses=svc.list_diagnoses(session, actor, ticket.id),
         firmware=firmware,
         loans=svc.list_loans(session, actor, now=now, zone=page.zone, ticket_id=ticket.id, limit=50).items,
