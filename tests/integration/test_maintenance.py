@@ -281,3 +281,32 @@ def test_the_visit_list_pages_keeps_its_filters_and_an_engineer_opens_on_their_r
 
     _login(client, "partner")  # a partner stays held to its region whatever it asks
     assert "SN-IVF-002" not in client.get("/maintenance?state=overdue&region=central").text
+
+
+def test_a_device_left_off_a_trip_does_not_hide_the_next_visit_of_its_site(
+        session_factory: sessionmaker[Session], clock: FakeClock, world: World) -> None:
+    """The 1 Sep trip to the IVF site inspected SN-IVF-001 but not SN-IVF-002 (slipped). The site's next trip is
+    due on the slipped 1 Sep: SN-IVF-001's next inspection may not be planned with that date (its done visit
+    already holds the (contract, device, due date) key), so it gets its own date, in the same round; before,
+    the unique key silently dropped it and only a second round planned it (generation was not idempotent)."""
+    ivf_001, ivf_002 = world.devices["SN-IVF-001"], world.devices["SN-IVF-002"]
+    with session_factory() as s:
+        contract = ib.create_contract(
+            s, SYSTEM, now=clock.now, number="AM-IVF-2026-B", customer_id=world.customers["ivf"],
+            kind=ContractKind.ANNUAL_MAINTENANCE, start_date=date(2026, 9, 1), end_date=date(2027, 8, 31),
+            device_ids=[ivf_001, ivf_002])
+        done_at = clock.now.replace(month=9, day=1)
+        s.add(PreventiveVisit(contract_id=contract.id, device_id=ivf_001, customer_id=world.customers["ivf"],
+                              region_id=None, tasks=["hepa_filter", "inspection"], due_date=date(2026, 9, 1),
+                              window_start=date(2026, 9, 1), window_end=date(2026, 9, 8), status="done",
+                              flag_reason="", created_at=done_at, completed_at=done_at, note=""))
+        s.commit()
+        first = generate_visits(s, now=clock.now)
+        s.commit()
+        planned = {(v.device_id, v.due_date) for v in s.scalars(select(PreventiveVisit).where(
+            PreventiveVisit.contract_id == contract.id, PreventiveVisit.status == "planned"))}
+        assert planned == {(ivf_002, date(2026, 9, 1)), (ivf_001, date(2026, 10, 1))}
+        assert first.created == 3  # the two above and the GMP agreement's visit
+        again = generate_visits(s, now=clock.now)
+        s.commit()
+        assert (again.created, again.joined) == (0, 0)

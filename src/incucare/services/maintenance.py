@@ -10,6 +10,7 @@ visit, marks it done and plans the next one at once.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -38,8 +39,11 @@ from incucare.domain.maintenance import (
     Agreement,
     DeviceHistory,
     DueState,
+    JoinVisit,
+    NewVisit,
     PlanError,
     PmTask,
+    Schedule,
     VisitStatus,
     due_state,
     plan_for,
@@ -190,6 +194,42 @@ def _promote_flagged(session: Session, actor: Actor, contract: Contract, now: da
     return promoted
 
 
+def _visit_keys(session: Session, contract_id: int) -> set[tuple[int, date]]:
+    """The (device, due date) pairs the agreement's visits hold: the unique key a new visit must not reuse."""
+    return {(device_id, due) for device_id, due in session.execute(
+        select(PreventiveVisit.device_id, PreventiveVisit.due_date).where(PreventiveVisit.contract_id == contract_id))}
+
+
+def _without_taken_keys(plan: Callable[[list[DeviceHistory], int], Schedule], histories: list[DeviceHistory],
+                        taken: set[tuple[int, date]]) -> Schedule:
+    """The schedule with no new visit on a (device, due date) key the agreement's visits already hold.
+
+    Why: a trip is dated on its site's earliest due task; when that is a device's slipped (overdue) date, the
+    site's other devices ride on the trip with that date, and their visit of that date is done: the unique
+    key refuses the row, and the device's real next visit would wait for the next round. Such devices are
+    planned again without the trip, on their own dates (repeatedly: they may meet another slipped date),
+    drawing quota after the trips already planned. ``plan(group, drawn)`` schedules a group of devices with
+    ``drawn`` trips of this round already taken from the quota.
+    """
+    new: list[NewVisit] = []
+    joins: list[JoinVisit] = []
+    group, drawn = histories, 0
+    trip_of = {h.device_id: h.trip_key for h in histories}
+    while group:
+        planned = plan(group, drawn)
+        clashing = {v.device_id for v in planned.new if (v.device_id, v.due) in taken}
+        if not clashing or clashing >= {h.device_id for h in group}:  # nothing to move, or nowhere to move it
+            new += [v for v in planned.new if (v.device_id, v.due) not in taken]
+            joins += planned.joins
+            break
+        kept = plan([h for h in group if h.device_id not in clashing], drawn)
+        new += [v for v in kept.new if (v.device_id, v.due) not in taken]
+        joins += kept.joins
+        drawn += len({(trip_of[v.device_id], v.due) for v in kept.new if v.within_quota})
+        group = [h for h in group if h.device_id in clashing]
+    return Schedule(tuple(new), tuple(joins))
+
+
 def _region_of(device: Device, customer: Customer) -> int | None:
     return device.site.region_id if device.site.region_id is not None else customer.region_id
 
@@ -209,13 +249,20 @@ def generate_for_contract(session: Session, contract: Contract, *, now: datetime
         return report
     try:
         histories = _histories(session, contract, devices)
-        unlimited = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
-                              quota=None, used=0)
-        result = schedule(unlimited, histories, today=today, horizon_days=horizon_days)
-        if result.new and contract.visit_quota is not None:  # the quota is read only when a trip is planned
-            agreement = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
-                                  quota=contract.visit_quota, used=_quota_used(session, contract))
-            result = schedule(agreement, histories, today=today, horizon_days=horizon_days)
+
+        def plan(group: list[DeviceHistory], drawn: int) -> Schedule:
+            unlimited = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
+                                  quota=None, used=0)
+            planned = schedule(unlimited, group, today=today, horizon_days=horizon_days)
+            if planned.new and contract.visit_quota is not None:  # the quota is read only when a trip is planned
+                agreement = Agreement(contract_id=contract.id, start=contract.start_date, end=contract.end_date,
+                                      quota=contract.visit_quota, used=_quota_used(session, contract) + drawn)
+                planned = schedule(agreement, group, today=today, horizon_days=horizon_days)
+            return planned
+
+        result = plan(histories, 0)
+        if result.new:  # the agreement's visit keys are read only when a visit is planned
+            result = _without_taken_keys(plan, histories, _visit_keys(session, contract.id))
     except PlanError as exc:
         report.errors.append(f"{contract.number}: {exc}")
         return report

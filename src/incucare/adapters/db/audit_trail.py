@@ -9,7 +9,8 @@ Two SQLAlchemy session listeners, installed once for every ``Session``:
   with its reason). High-volume machine data is excluded (see ``EXCLUDED_TABLES`` / ``EXCLUDED_MODULES``).
   The rows go in through the flush's own connection, so a rolled-back savepoint or transaction takes them
   with it.
-- ``before_commit`` (seal): the audit rows this transaction wrote get their sequence number, previous hash
+- ``before_commit`` (seal, on the real commit only, not on a savepoint's release): the audit rows this
+  transaction wrote get their sequence number, previous hash
   and hash (``domain.audit_chain``) under a lock on the chain head (``SELECT … FOR UPDATE`` on
   ``audit_chain_head``; SQLite has one writer at a time anyway), so concurrent commits append one after the
   other and the chain cannot fork. The lock is the last one a transaction takes, just before it commits, so
@@ -218,6 +219,12 @@ def seal_pending(session: Session) -> int:
 
 @event.listens_for(Session, "before_commit")
 def _seal_on_commit(session: Session) -> None:
+    # SQLAlchemy also fires before_commit when a SAVEPOINT is released (``with session.begin_nested()``). Seal
+    # only on the real commit: a seal inside a savepoint forgets the pending ids, and when an enclosing
+    # savepoint then rolls back, the seals of records written before it are undone and never redone (they
+    # stayed unsealed); it would also take the chain-head lock long before the commit.
+    if session.in_nested_transaction():
+        return
     seal_pending(session)
 
 
