@@ -241,16 +241,21 @@ def test_open_iot_ticket_is_idempotent_per_source(session: Session, world: World
 
 
 def test_an_alarm_stands_even_when_no_ticket_can_be_opened(session: Session, world: World, clock: FakeClock) -> None:
-    """A fault code points to a category a manager later removed from the taxonomy: the alarm is still raised
-    (and the failure logged), the rest of the batch is evaluated, no half-made ticket remains."""
+    """A fault code points to a category a manager added, then removed from the taxonomy: the alarm is still
+    raised (and the failure logged), the rest of the batch is evaluated, no half-made ticket remains."""
+    import copy
+
     from incucare.services import taxonomy
 
     manager = actor(session, world, "manager")
+    _, shipped = taxonomy.current_data(session)
+    uv_lamp = {**copy.deepcopy(shipped["categories"][0]), "key": "uv_lamp", "zh": "紫外灯", "en": "UV lamp",
+               "keywords": {"zh": {"紫外灯": 3.0}, "en": {"uv lamp": 3.0}}}
+    taxonomy.save(session, manager, {**shipped, "categories": [*shipped["categories"], uv_lamp]}, now=clock.now,
+                  note="UV models")
     alarms.put_profile(session, manager, world.models["hf90"],
-                       {"faults": {"E50": {"category": "quality_claim", "severity": "major"}}}, now=clock.now)
-    _, data = taxonomy.current_data(session)
-    data = {**data, "categories": [c for c in data["categories"] if c["key"] != "quality_claim"]}
-    taxonomy.save(session, manager, data, now=clock.now, note="claims go to the quality team")
+                       {"faults": {"E50": {"category": "uv_lamp", "severity": "major"}}}, now=clock.now)
+    taxonomy.save(session, manager, shipped, now=clock.now, note="UV models withdrawn")
     session.commit()
     batch = {world.devices["SN-GMP-001"]: readings("SN-GMP-001", clock.now, 1, fault_codes=("E50",)),
              world.devices["SN-GMP-002"]: readings("SN-GMP-002", clock.now, 1, temp_c=40.0)}
