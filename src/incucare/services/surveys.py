@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from incucare.adapters.db.tables import Contact, Ticket, User
 from incucare.adapters.db.tables_care import Survey
-from incucare.config import get_settings
+from incucare.config import Settings
 from incucare.domain.errors import NotFound, PermissionDenied
 from incucare.domain.model import Role
 from incucare.domain.surveys import Answer, check_open, validate_answer
@@ -82,7 +82,9 @@ def on_ticket_closed(session: Session, ticket: Ticket, *, now: datetime, base_ur
     """
     if session.scalar(select(Survey.id).where(Survey.ticket_id == ticket.id)) is not None:
         return None
-    settings = get_settings() if base_url is None or ttl_days is None else None
+    # read from the environment as it is now, not through get_settings()' process-wide cache, which a
+    # service must not fill: a CLI or test that sets INCUCARE_* afterwards would get stale settings
+    settings = Settings() if base_url is None or ttl_days is None else None
     base = (base_url if base_url is not None else settings.public_url if settings else "").rstrip("/")
     days = ttl_days if ttl_days is not None else (settings.survey_ttl_days if settings else 30)
     token = secrets.token_urlsafe(32)
