@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.db.tables import Base
+from incucare.config import get_settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # apps built by tests do not start the in-app MQTT ingest subscriber unless a test asks for it
@@ -100,6 +101,15 @@ class FakeClock:
     def advance(self, **delta: float) -> datetime:
         self.now = self.now + timedelta(**delta)
         return self.now
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Each test reads INCUCARE_* as it sets them: the CLI's get_settings() cache must not carry one test's
+    database URL into the next test's command in the same worker."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture
