@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -38,3 +39,19 @@ def login_as(client: TestClient, username: str) -> dict[str, str]:
     r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a rendered page carries (hidden form field or meta tag)."""
+    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html)
+    assert match is not None, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def login_page(client: TestClient, username: str) -> str:
+    """Log in through the login page as a fresh session; returns the landing page's CSRF token."""
+    client.cookies.clear()  # a logout post would need the page's token; a fresh session needs none
+    page = client.get("/login")
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": csrf_of(page.text)})
+    assert r.status_code == 200, r.text
+    return csrf_of(r.text)

@@ -3,8 +3,6 @@ the ticket's telemetry snapshot, the alarm list page with its acknowledge button
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +12,8 @@ from incucare.adapters.db.tables_telemetry import TelemetryReading
 from incucare.domain.telemetry import Reading
 from incucare.services import alarms
 from tests.conftest import FakeClock
-from tests.world import PASSWORD, World
+from tests.network import login_page
+from tests.world import World
 
 IVF = "SN-IVF-001"
 
@@ -98,23 +97,13 @@ def test_ticket_snapshot_endpoint(client, login, session_factory, world, clock) 
                       headers=login("gmpuser")).status_code == 404
 
 
-def _csrf(text: str) -> str:
-    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', text)
-    assert match is not None
-    return match.group(1)
 
 
-def _login(client, username: str) -> str:
-    client.cookies.clear()  # drop the session (a logout post needs the page's CSRF token)
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert r.status_code == 200, r.text
-    return _csrf(r.text)
 
 
 def test_alarm_page_lists_and_acknowledges_in_both_languages(client, session_factory, world, clock) -> None:
     raise_alarms(session_factory, world, clock)
-    csrf = _login(client, "customer")
+    csrf = login_page(client, "customer")
     page = client.get("/alarms")
     assert page.status_code == 200 and 'data-nav="alarms"' in page.text
     assert "超温" in page.text and IVF in page.text and "SN-GMP-002" not in page.text
@@ -132,10 +121,10 @@ def test_alarm_page_lists_and_acknowledges_in_both_languages(client, session_fac
 
 
 def test_profile_page_edits_for_managers_only(client, session_factory, world, clock) -> None:
-    csrf = _login(client, "agent")
+    csrf = login_page(client, "agent")
     page = client.get("/alarms/profiles", params={"model": world.models["hf90"]})
     assert page.status_code == 200 and 'data-testid="save-profile"' not in page.text
-    csrf = _login(client, "manager")
+    csrf = login_page(client, "manager")
     page = client.get("/alarms/profiles", params={"model": world.models["hf90"]})
     assert 'data-testid="save-profile"' in page.text and "CO2 偏离" in page.text
     form = {"csrf": csrf, "model": str(world.models["hf90"]),

@@ -13,17 +13,11 @@ from incucare.adapters.db.tables import DutyAssignment, Ticket, TicketEvent
 from incucare.domain.model import Priority
 from incucare.services.iot_tickets import open_iot_ticket
 from incucare.services.sla_sweeper import sweep
-from tests.world import PASSWORD
+from tests.network import login_page
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _login(client, username: str) -> None:
-    client.cookies.clear()
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": token})
-    assert r.status_code == 200, r.text
 
 
 def _timeline(client, tid: int, lang: str) -> str:
@@ -46,7 +40,7 @@ def test_sla_take_over_entitlement_and_triage_read_in_the_page_language(client, 
             "reported_at": (clock.now - timedelta(hours=3)).isoformat()}
     tid = client.post("/api/v1/tickets", headers=login("agent"), json=body).json()["id"]
     assert sweep(session_factory, clock.now).escalations == 1
-    _login(client, "agent")
+    login_page(client, "agent")
     zh, en = _timeline(client, tid, "zh"), _timeline(client, tid, "en")
     assert "首响超时,升级至值班主管" in zh and "duty supervisor takes over" not in zh
     assert "first response missed: duty supervisor takes over" in en and "升级至值班主管" not in en
@@ -77,7 +71,7 @@ def test_old_rows_holding_both_languages_are_split_when_shown(client, login, ses
                         kind="comment", note="温度 / 5.2%"),
         ])
         s.commit()
-    _login(client, "agent")
+    login_page(client, "agent")
     zh, en = _notes(client, tid, "zh"), _notes(client, tid, "en")
     assert "首响超时,升级至值班主管" in zh and "原责任人" in zh
     assert "first response missed: duty supervisor takes over" in en and "previous owner" in en
@@ -105,7 +99,7 @@ def test_an_iot_tickets_description_is_shown_in_one_language(client, session_fac
         s.commit()
         assert "\n" in s.get(Ticket, tid).description  # search and triage still read both languages
 
-    _login(client, "agent")
+    login_page(client, "agent")
 
     def description(ticket_id: int, lang: str) -> str:
         page = client.get(f"/tickets/{ticket_id}?lang={lang}").text
@@ -116,7 +110,7 @@ def test_an_iot_tickets_description_is_shown_in_one_language(client, session_fac
     assert description(tid, "en") == "Pre-failure finding: CO2 leak. Recommended: check the gas fittings"
     assert description(old_id, "zh") == "预故障预警:门封条老化"
     assert description(old_id, "en") == "Pre-failure finding: door gasket wear"
-    _login(client, "expert")  # the HQ tools page shows the same description
+    login_page(client, "expert")  # the HQ tools page shows the same description
     for lang, text in (("zh", "预故障预警:CO2 泄漏。建议:检查气路接头"),
                        ("en", "Pre-failure finding: CO2 leak. Recommended: check the gas fittings")):
         page = client.get(f"/hq/tickets/{tid}?lang={lang}").text
@@ -128,7 +122,7 @@ def test_the_audit_page_names_records_and_actions_in_its_language(client, login)
     body = {"device_serial": "SN-IVF-001", "description": "CO2 浓度报警", "channel": "phone"}
     tid = client.post("/api/v1/tickets", headers=login("agent"), json=body).json()["id"]
     client.post(f"/api/v1/tickets/{tid}/transitions", headers=login("agent"), json={"to": "acknowledged"})
-    _login(client, "admin")
+    login_page(client, "admin")
     zh = client.get("/audit?lang=zh").text
     assert f"工单 {tid} · 创建" in zh and f"工单 {tid} · 状态变更" in zh
     assert f"ticket {tid} · create" not in zh and "· transition" not in zh

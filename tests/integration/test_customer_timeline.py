@@ -3,24 +3,15 @@ triage evidence, staff notes, hand-offs between staff or SLA bookkeeping. On SQL
 
 from __future__ import annotations
 
-import re
-
-from tests.world import PASSWORD
+from tests.network import csrf_of, login_page
 
 INTERNAL_NOTE = "内部备注:客户上次拖欠维保费"
 REPLY = "已电话回复客户,建议先检查气瓶"
 OWN_COMMENT = "我们已经更换了气瓶"
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html).group(1)
 
 
-def _page_login(client, username: str) -> str:
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert r.status_code == 200, r.text
-    return _csrf(r.text)
 
 
 def _worked_ticket(client, login, world) -> tuple[int, str]:
@@ -58,7 +49,7 @@ def test_the_customer_api_timeline_holds_only_customer_entries(client, login, wo
 
 def test_the_customer_ticket_page_shows_no_internal_reasoning(client, login, world):
     tid, evidence = _worked_ticket(client, login, world)
-    _page_login(client, "customer")
+    login_page(client, "customer")
     html = client.get(f"/tickets/{tid}").text
     timeline = html[html.index('data-testid="timeline"'):]
     assert REPLY in timeline and OWN_COMMENT in timeline
@@ -67,7 +58,7 @@ def test_the_customer_ticket_page_shows_no_internal_reasoning(client, login, wor
         assert internal not in timeline
     for line in evidence.splitlines():
         assert line not in html  # not in the timeline, not in the triage line either
-    client.post("/logout", data={"csrf": _csrf(html)})
-    _page_login(client, "agent")
+    client.post("/logout", data={"csrf": csrf_of(html)})
+    login_page(client, "agent")
     staff_html = client.get(f"/tickets/{tid}").text
     assert INTERNAL_NOTE in staff_html and 'class="ev-triaged"' in staff_html  # staff still read everything

@@ -4,16 +4,7 @@ On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import re
-
-from tests.world import PASSWORD
-
-
-def _login(client, username: str) -> None:
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": token})
-    assert r.status_code == 200, r.text
+from tests.network import login_page
 
 
 def _json_error(r, status: int, code: str) -> dict:
@@ -25,7 +16,7 @@ def _json_error(r, status: int, code: str) -> dict:
 
 
 def test_chart_json_errors_are_json(client, world):
-    _login(client, "customer")
+    login_page(client, "customer")
     foreign = world.devices["SN-GMP-001"]  # another customer's incubator: not found for this one
     for path in (f"/monitoring/devices/{foreign}/chart.json", f"/monitoring/devices/{foreign}/injection.json",
                  "/monitoring/devices/999999/chart.json", "/monitoring/tickets/999999/snapshot.json"):

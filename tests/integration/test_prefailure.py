@@ -21,7 +21,7 @@ from incucare.domain.model import Role
 from incucare.domain.prefailure import DeviceState, FindingKind
 from incucare.services import prefailure
 from incucare.services.context import SYSTEM, Actor
-from tests.world import PASSWORD
+from tests.network import login_page
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 SERIAL = "SN-GMP-001"
@@ -201,30 +201,20 @@ def test_states_are_written_when_a_feature_completes_or_partial_sums_age_not_eve
     assert version_after(140) == stored + 1
 
 
-def _csrf(text: str) -> str:
-    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', text)
-    assert match is not None
-    return match.group(1)
 
 
-def _login_page(client, username: str) -> str:
-    client.cookies.clear()  # drop the session (a logout post needs the page's CSRF token)
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert r.status_code == 200, r.text
-    return _csrf(r.text)
 
 
 def test_the_device_page_shows_the_finding_in_both_languages_and_staff_dismiss_it_there(
         client, session_factory, world):
     fid = _leak_finding(session_factory, world)
     device_id = world.devices[SERIAL]
-    _login_page(client, "gmpuser")  # the customer sees it, without the staff form
+    login_page(client, "gmpuser")  # the customer sees it, without the staff form
     page = client.get(f"/devices/{device_id}?lang=en")
     assert page.status_code == 200 and 'data-testid="finding-co2_leak"' in page.text
     assert "CO2 injection per door-closed hour rose" in html.unescape(page.text)
     assert 'data-testid="finding-dismiss"' not in page.text
-    csrf = _login_page(client, "agent")
+    csrf = login_page(client, "agent")
     page = client.get(f"/devices/{device_id}?lang=zh")
     assert "关门稳定状态下 CO2 注气时间" in html.unescape(page.text) and 'data-testid="finding-dismiss"' in page.text
     r = client.post(f"/findings/{fid}/decision", data={"decision": "dismiss", "note": "减压阀接头已紧固", "csrf": csrf})
@@ -276,7 +266,7 @@ def test_finding_numbers_are_rounded_for_reading_and_the_evidence_stays_precise(
                       summary_en=text.summary_en, recommendation_zh=text.recommendation_zh,
                       recommendation_en=text.recommendation_en, evidence=evidence))
         s.commit()
-    _login_page(client, "agent")
+    login_page(client, "agent")
     zh = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", client.get(f"/devices/{device_id}?lang=zh").text)).split())
     assert "由基线 90 秒/小时 升至 255 秒/小时(184%)" in zh
     assert "基线 90 s/h → 当前 255 s/h" in zh and "90.0045" not in zh and "255.2044" not in zh

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -20,20 +19,7 @@ from incucare.adapters.db.tables import Ticket
 from incucare.adapters.db.tables_alarms import Alarm
 from incucare.domain.fleet_sim import DeviceProfile, Fault, FaultKind, FleetSimulator
 from incucare.services import demo_fleet, telemetry_ingest
-from tests.world import PASSWORD
-
-
-def _csrf(text: str) -> str:
-    match = re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', text)
-    assert match is not None
-    return match.group(1)
-
-
-def _login(client, username: str) -> None:
-    client.cookies.clear()  # drop the session (a logout post needs the page's CSRF token)
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert r.status_code == 200, r.text
+from tests.network import login_page
 
 
 def _feed(session_factory, clock, profiles: list[DeviceProfile], hours: float = 24) -> int:
@@ -49,12 +35,12 @@ def fed(session_factory, world, clock) -> None:
 
 
 def test_fleet_overview_is_scoped_and_says_which_transport(client, fed, clock):
-    _login(client, "customer")
+    login_page(client, "customer")
     page = client.get("/monitoring").text
     assert "SN-IVF-001" in page and "SN-IVF-002" in page and "SN-GMP-001" not in page
     assert 'data-transport="inproc"' in page and "进程内" in page
     assert "在线 2 台" in page
-    _login(client, "manager")
+    login_page(client, "manager")
     page = client.get("/monitoring", params={"lang": "en"}).text
     assert all(s in page for s in ("SN-IVF-001", "SN-IVF-002", "SN-GMP-001"))
     assert "In-process" in page and "3 online" in page and 'data-nav="monitoring"' in page
@@ -64,7 +50,7 @@ def test_fleet_overview_is_scoped_and_says_which_transport(client, fed, clock):
 
 
 def test_device_chart_json_has_the_last_day_and_door_openings(client, fed, world):
-    _login(client, "customer")
+    login_page(client, "customer")
     data = client.get(f"/monitoring/devices/{world.devices['SN-IVF-001']}/chart.json").json()
     assert set(data["fields"]) == {"temp_c", "co2_pct", "o2_pct"}
     assert len(data["fields"]["temp_c"]) == 24 * 30 + 1
@@ -96,12 +82,12 @@ def test_gas_running_out_opens_an_iot_ticket_with_the_co2_snapshot(client, sessi
         ticket = s.get(Ticket, alarm.ticket_id)
         assert ticket is not None and ticket.channel == "iot"
         ticket_id = ticket.id
-    _login(client, "agent")
+    login_page(client, "agent")
     snap = client.get(f"/monitoring/tickets/{ticket_id}/snapshot.json").json()
     assert snap["serial"] == "SN-IVF-001"
     assert min(v for _, v in snap["fields"]["co2_pct"]) < 4.5, "the chart shows the CO2 falling"
     assert snap["marks"] and snap["marks"][0]["label_zh"]
     page = client.get(f"/tickets/{ticket_id}").text
     assert 'data-testid="telemetry-snapshot"' in page
-    _login(client, "gmpuser")
+    login_page(client, "gmpuser")
     assert client.get(f"/monitoring/tickets/{ticket_id}/snapshot.json").status_code == 404
