@@ -62,12 +62,14 @@ def _pg_value(value: Any) -> Any:
 
 
 def _unnest(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+    # %b: arrays go in binary, element by element through psycopg's C dumpers (the text format escapes each one)
+    arrays = ", ".join(f"%b::{t}[]" for t in types)
+    return f"INSERT INTO {table} AS t ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
 
 
-def _columns_of(rows: Sequence[dict[str, Any]], columns: Sequence[str], convert: Any) -> list[list[Any]]:
-    return [[convert(row[c]) for row in rows] for c in columns]
+def _columns_of(rows: Sequence[dict[str, Any]], columns: Sequence[str], types: Sequence[str]) -> list[list[Any]]:
+    return [[_pg_value(row[c]) for row in rows] if t == "json" else [row[c] for row in rows]
+            for c, t in zip(columns, types, strict=True)]
 
 
 def insert_readings(session: Session, rows: Sequence[dict[str, Any]]) -> set[tuple[int, datetime]]:
@@ -78,7 +80,7 @@ def insert_readings(session: Session, rows: Sequence[dict[str, Any]]) -> set[tup
     if _dialect(session) == "postgresql":
         sql = _unnest("telemetry_readings", READING_COLUMNS, _READING_PG) + \
             " ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts"
-        result = conn.exec_driver_sql(sql, tuple(_columns_of(rows, READING_COLUMNS, _pg_value)))
+        result = conn.exec_driver_sql(sql, tuple(_columns_of(rows, READING_COLUMNS, _READING_PG)))
         return {(int(d), t.astimezone(UTC)) for d, t in result}
     by_text = {(row["device_id"], sqlite_time(row["ts"])): row["ts"] for row in rows}
     inserted: set[tuple[int, datetime]] = set()
@@ -94,27 +96,37 @@ def insert_readings(session: Session, rows: Sequence[dict[str, Any]]) -> set[tup
     return inserted
 
 
-def _minute_merge() -> str:
-    t, e = "telemetry_minutes", "excluded"
-    sets = [f"n = {t}.n + {e}.n",
-            f"door_samples = {t}.door_samples + {e}.door_samples",
-            f"door_open_samples = {t}.door_open_samples + {e}.door_open_samples",
-            f"door_open_s = CASE WHEN {t}.door_samples + {e}.door_samples > 0 THEN 60.0 * "
-            f"({t}.door_open_samples + {e}.door_open_samples) / ({t}.door_samples + {e}.door_samples) ELSE 0 END",
-            f"co2_valve_open_s = {t}.co2_valve_open_s + {e}.co2_valve_open_s",
-            f"water_low = ({t}.water_low OR {e}.water_low)"]
+def _minute_merge(dialect: str) -> str:
+    """The upsert clause folding a partial minute into the stored one (``t``: the stored row).
+
+    PostgreSQL's LEAST/GREATEST skip NULLs, which keeps its statement under psycopg's 4 KiB query cache
+    limit (a longer one is re-parsed on every batch); SQLite's two-argument min/max do not, hence CASEs.
+    """
+    e = "excluded"
+    sets = ["n = t.n + excluded.n",
+            "door_samples = t.door_samples + excluded.door_samples",
+            "door_open_samples = t.door_open_samples + excluded.door_open_samples",
+            "door_open_s = CASE WHEN t.door_samples + excluded.door_samples > 0 THEN 60.0 * "
+            "(t.door_open_samples + excluded.door_open_samples) / (t.door_samples + excluded.door_samples) ELSE 0 END",
+            "co2_valve_open_s = t.co2_valve_open_s + excluded.co2_valve_open_s",
+            "water_low = (t.water_low OR excluded.water_low)"]
     for f in AGG_FIELDS:
-        on, en = f"{t}.{f}_n", f"{e}.{f}_n"
-        for suffix, combine in (("min", "CASE WHEN {e} < {o} THEN {e} ELSE {o} END"),
-                                ("max", "CASE WHEN {e} > {o} THEN {e} ELSE {o} END"), ("sum", "{o} + {e}")):
-            o, x = f"{t}.{f}_{suffix}", f"{e}.{f}_{suffix}"
+        on, en = f"t.{f}_n", f"{e}.{f}_n"
+        if dialect == "postgresql":
+            sets += [f"{f}_min = LEAST(t.{f}_min, {e}.{f}_min)", f"{f}_max = GREATEST(t.{f}_max, {e}.{f}_max)"]
+            combines: tuple[tuple[str, str], ...] = (("sum", "{o} + {e}"),)
+        else:
+            combines = (("min", "CASE WHEN {e} < {o} THEN {e} ELSE {o} END"),
+                        ("max", "CASE WHEN {e} > {o} THEN {e} ELSE {o} END"), ("sum", "{o} + {e}"))
+        for suffix, combine in combines:
+            o, x = f"t.{f}_{suffix}", f"{e}.{f}_{suffix}"
             sets.append(f"{f}_{suffix} = CASE WHEN {en} = 0 THEN {o} WHEN {on} = 0 THEN {x} "
                         f"ELSE {combine.format(o=o, e=x)} END")
         sets.append(f"{f}_n = {on} + {en}")
     return " ON CONFLICT (device_id, minute) DO UPDATE SET " + ", ".join(sets)
 
 
-_MINUTE_MERGE = _minute_merge()
+_MINUTE_MERGE = {dialect: _minute_merge(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def upsert_minutes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -123,11 +135,11 @@ def upsert_minutes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         return
     conn = session.connection()
     if _dialect(session) == "postgresql":
-        conn.exec_driver_sql(_unnest("telemetry_minutes", MINUTE_COLUMNS, _MINUTE_PG) + _MINUTE_MERGE,
-                             tuple(_columns_of(rows, MINUTE_COLUMNS, _pg_value)))
+        conn.exec_driver_sql(_unnest("telemetry_minutes", MINUTE_COLUMNS, _MINUTE_PG) + _MINUTE_MERGE["postgresql"],
+                             tuple(_columns_of(rows, MINUTE_COLUMNS, _MINUTE_PG)))
         return
-    sql = (f"INSERT INTO telemetry_minutes ({', '.join(MINUTE_COLUMNS)}) VALUES "
-           f"({', '.join('?' * len(MINUTE_COLUMNS))})" + _MINUTE_MERGE)
+    sql = (f"INSERT INTO telemetry_minutes AS t ({', '.join(MINUTE_COLUMNS)}) VALUES "
+           f"({', '.join('?' * len(MINUTE_COLUMNS))})" + _MINUTE_MERGE["sqlite"])
     conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[c]) for c in MINUTE_COLUMNS) for row in rows])
 
 
@@ -137,7 +149,7 @@ def upsert_twins(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     conn = session.connection()
-    t, e = "telemetry_twins", "excluded"
+    t, e = "t", "excluded"
     if _dialect(session) == "postgresql":
         merge = f"({t}.last_values::jsonb || {e}.last_values::jsonb)::json"
     else:
@@ -146,8 +158,9 @@ def upsert_twins(session: Session, rows: Sequence[dict[str, Any]]) -> None:
               f"online = {e}.online, last_values = {merge}, fw = COALESCE({e}.fw, {t}.fw), transport = {e}.transport "
               f"WHERE {t}.last_seen < {e}.last_seen")
     if _dialect(session) == "postgresql":
-        conn.exec_driver_sql(_unnest(t, TWIN_COLUMNS, _TWIN_PG) + update,
-                             tuple(_columns_of(rows, TWIN_COLUMNS, _pg_value)))
+        conn.exec_driver_sql(_unnest("telemetry_twins", TWIN_COLUMNS, _TWIN_PG) + update,
+                             tuple(_columns_of(rows, TWIN_COLUMNS, _TWIN_PG)))
         return
-    sql = f"INSERT INTO {t} ({', '.join(TWIN_COLUMNS)}) VALUES ({', '.join('?' * len(TWIN_COLUMNS))})" + update
+    sql = (f"INSERT INTO telemetry_twins AS t ({', '.join(TWIN_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(TWIN_COLUMNS))})" + update)
     conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[c]) for c in TWIN_COLUMNS) for row in rows])
