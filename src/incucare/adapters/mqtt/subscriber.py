@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.orm import Session, sessionmaker
 
+from incucare.adapters.mqtt.buffered_client import BufferedClient
 from incucare.config import Settings
 from incucare.services.context import Clock, system_clock
 from incucare.services.telemetry_ingest import InboundTelemetry, IngestReport, ingest, set_transport_status
@@ -86,8 +87,8 @@ class IngestSubscriber:
         self._connected = threading.Event()
         self._generation = 0
         self._worker: threading.Thread | None = None
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
-                                   manual_ack=True)
+        self._client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                                      manual_ack=True)
         if username:
             self._client.username_pw_set(username, password)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -214,11 +215,9 @@ class IngestSubscriber:
                 continue
             delay = 0.5
             self.stats.batches += 1
-            generation = self._generation
-            for gen, mid, qos, _ in pending:
-                if qos > 0 and gen == generation:  # ids of an older connection mean nothing now
-                    self._client.ack(mid, qos)
-                    self.stats.acked += 1
+            generation = self._generation  # ids of an older connection mean nothing now
+            self.stats.acked += self._client.ack_many(mid for gen, mid, qos, _ in pending
+                                                      if qos > 0 and gen == generation)
             pending = []
 
 
