@@ -133,8 +133,8 @@ def _reading(serial: str | None, item: object, *, now: datetime, future_toleranc
              max_age: timedelta) -> Reading:
     if not isinstance(item, dict):
         raise TelemetryError(f"a reading must be a JSON object, not {_json_type(item)}")
-    unknown = sorted(str(k) for k in item if k not in KNOWN_FIELDS)
-    if unknown:
+    if not KNOWN_FIELDS.issuperset(item):
+        unknown = sorted(str(k) for k in item if k not in KNOWN_FIELDS)
         raise TelemetryError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(KNOWN_FIELDS))})")
     own = item.get("serial")
     if own is not None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
+from incucare.adapters.db.bulk_filters import among
 from incucare.adapters.db.tables import Contact, Customer, Device, DeviceModel, User
 from incucare.adapters.db.tables_alarms import Alarm, AlarmProfile, AlarmRuleState, TicketSnapshot
 from incucare.adapters.db.tables_telemetry import DeviceTwin
@@ -162,7 +163,7 @@ def _device_info(session: Session, ids: Sequence[int]) -> dict[int, _DeviceInfo]
         select(Device.id, Device.model_id, Customer.kind, AlarmRuleState.state)
         .join(Customer, Customer.id == Device.customer_id)
         .outerjoin(AlarmRuleState, AlarmRuleState.device_id == Device.id)
-        .where(Device.id.in_(ids)))
+        .where(among(session, Device.id, ids)))
     return {r[0]: _DeviceInfo(r[1], r[2], dict(r[3]) if r[3] is not None else None) for r in rows}
 
 

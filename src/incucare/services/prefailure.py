@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from incucare.adapters.db import scoping
+from incucare.adapters.db.bulk_filters import among
 from incucare.adapters.db.tables import Calibration, Device
 from incucare.adapters.db.tables_findings import DetectorState, Finding, GasSupplySetting
 from incucare.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -110,7 +111,7 @@ def on_readings(session: Session, batch: Mapping[int, Sequence[Reading]], *, now
     if not ids:
         return
     cache = _cache(session)
-    query = select(DetectorState.device_id, DetectorState.version).where(DetectorState.device_id.in_(ids))
+    query = select(DetectorState.device_id, DetectorState.version).where(among(session, DetectorState.device_id, ids))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     versions = {row[0]: row[1] for row in session.execute(query)}
@@ -118,7 +119,7 @@ def on_readings(session: Session, batch: Mapping[int, Sequence[Reading]], *, now
     if stale:
         for device_id, raw, version in session.execute(
                 select(DetectorState.device_id, DetectorState.state, DetectorState.version)
-                .where(DetectorState.device_id.in_(stale))):
+                .where(among(session, DetectorState.device_id, stale))):
             cache[device_id] = _Entry(DeviceState.from_dict(raw), version, now.timestamp())
     for device_id in ids:
         if device_id not in versions:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from incucare.adapters.db import telemetry_store as store
+from incucare.adapters.db.bulk_filters import among
 from incucare.adapters.db.tables import Device
 from incucare.adapters.db.tables_telemetry import (
     AGG_FIELDS,
@@ -214,14 +217,27 @@ def _dead_letter(message: InboundTelemetry, reason: str) -> TelemetryDeadLetter:
                                payload=text[:PAYLOAD_KEEP], reason=reason[:2000])
 
 
+DEVICE_IDS_TTL_S = 60.0
+"""Known serial → device id pairs are reused for this long per database (one lookup a minute instead of one
+per batch); an unknown serial is looked up every time, so a device registered a moment ago is found at once."""
+_device_id_cache: weakref.WeakKeyDictionary[Any, tuple[float, dict[str, int]]] = weakref.WeakKeyDictionary()
+
+
 def _device_ids(session: Session, serials: Iterable[str]) -> dict[str, int]:
-    wanted = sorted(set(serials))
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 1000):
-        chunk = wanted[start:start + 1000]
-        found.update((s, i) for i, s in session.execute(select(Device.id, Device.serial)
-                                                         .where(Device.serial.in_(chunk))))
-    return found
+    engine = session.get_bind().engine
+    now = time.monotonic()
+    cached = _device_id_cache.get(engine)
+    if cached is None or now - cached[0] > DEVICE_IDS_TTL_S:
+        cached = (now, {})
+        _device_id_cache[engine] = cached
+    known = cached[1]
+    wanted = set(serials)
+    missing = sorted(wanted - known.keys())
+    for start in range(0, len(missing), 1000):
+        chunk = missing[start:start + 1000]
+        known.update((s, i) for i, s in session.execute(select(Device.id, Device.serial)
+                                                         .where(among(session, Device.serial, chunk))))
+    return {s: known[s] for s in wanted if s in known}
 
 
 def _row(device_id: int, r: Reading, received_at: datetime) -> dict[str, Any]:
@@ -260,6 +276,13 @@ def _minute(ts: datetime) -> datetime:
     return ts.replace(second=0, microsecond=0)
 
 
+_AGG_KEYS = tuple((name, f"{name}_min", f"{name}_max", f"{name}_sum", f"{name}_n") for name in AGG_FIELDS)
+_EMPTY_MINUTE: dict[str, Any] = {"n": 0, "door_samples": 0, "door_open_samples": 0, "door_open_s": 0.0,
+                                 "co2_valve_open_s": 0.0, "water_low": False}
+for _name, _low, _high, _sum, _n in _AGG_KEYS:
+    _EMPTY_MINUTE.update({_low: None, _high: None, _sum: None, _n: 0})
+
+
 def _minute_rows(batch: Mapping[int, Sequence[Reading]]) -> list[dict[str, Any]]:
     """Partial minute aggregates of the new readings (folded into the stored ones by the upsert).
 
@@ -272,20 +295,22 @@ def _minute_rows(batch: Mapping[int, Sequence[Reading]]) -> list[dict[str, Any]]
             key = (device_id, _minute(reading.ts))
             agg = aggs.get(key)
             if agg is None:
-                agg = aggs[key] = _empty_minute(*key)
+                agg = aggs[key] = {**_EMPTY_MINUTE, "device_id": device_id, "minute": key[1]}
             agg["n"] += 1
-            for name in AGG_FIELDS:
+            for name, low, high, total, count in _AGG_KEYS:
                 value = getattr(reading, name)
                 if value is None:
                     continue
-                n = agg[f"{name}_n"]
+                n = agg[count]
                 if n == 0:
-                    agg[f"{name}_min"] = agg[f"{name}_max"] = agg[f"{name}_sum"] = value
+                    agg[low] = agg[high] = agg[total] = value
                 else:
-                    agg[f"{name}_min"] = min(agg[f"{name}_min"], value)
-                    agg[f"{name}_max"] = max(agg[f"{name}_max"], value)
-                    agg[f"{name}_sum"] += value
-                agg[f"{name}_n"] = n + 1
+                    if value < agg[low]:
+                        agg[low] = value
+                    elif value > agg[high]:
+                        agg[high] = value
+                    agg[total] += value
+                agg[count] = n + 1
             if reading.door_open is not None:
                 agg["door_samples"] += 1
                 if reading.door_open:
@@ -298,14 +323,6 @@ def _minute_rows(batch: Mapping[int, Sequence[Reading]]) -> list[dict[str, Any]]
         if agg["door_samples"]:
             agg["door_open_s"] = 60.0 * agg["door_open_samples"] / agg["door_samples"]
     return [aggs[k] for k in sorted(aggs)]
-
-
-def _empty_minute(device_id: int, minute: datetime) -> dict[str, Any]:
-    row: dict[str, Any] = {"device_id": device_id, "minute": minute, "n": 0, "door_samples": 0,
-                           "door_open_samples": 0, "door_open_s": 0.0, "co2_valve_open_s": 0.0, "water_low": False}
-    for name in AGG_FIELDS:
-        row.update({f"{name}_min": None, f"{name}_max": None, f"{name}_sum": None, f"{name}_n": 0})
-    return row
 
 
 def _run_hooks(session: Session, batch: Mapping[int, Sequence[Reading]], *, now: datetime) -> None:
