@@ -58,6 +58,7 @@ M = int(os.environ.get("BENCH_INGEST_MESSAGES", "60000"))
 DEVICES = int(os.environ.get("BENCH_INGEST_DEVICES", "500"))
 PROBES = int(os.environ.get("BENCH_INGEST_PROBES", "100"))
 PACED = float(os.environ.get("BENCH_INGEST_PACED", "0"))
+WINDOW = int(os.environ.get("BENCH_INGEST_WINDOW", "10000"))  # messages the generator may run ahead
 WORKERS = [int(w) for w in os.environ.get("BENCH_INGEST_WORKERS", "1,2").split(",")]
 
 
@@ -80,13 +81,19 @@ def _publish_packet(topic: bytes, mid: int, payload: bytes) -> bytes:
     return b"\x32" + _mqtt_length(len(body)) + body  # PUBLISH, QoS 1
 
 
-def _publish(serials: Sequence[str], n: int, probes: Sequence[str], rate: float, out: Any) -> None:
+def _publish(serials: Sequence[str], n: int, probes: Sequence[str], rate: float, out: Any,
+             consumed: Sequence[Any]) -> None:
     """Load generator process: n QoS-1 PUBLISH packets (MQTT 3.1.1) round-robin over the devices, each with a
     wall-clock ts, written in chunks of 500 straight to a socket, the broker's PUBACKs counted by a reader
     thread; probe devices get one over-temperature reading spread evenly through the run.
 
     A fleet's devices encode their own messages on their own CPUs, so the generator should cost the 2 shared
     cores as little as possible: paho's publish path took ~35 µs of CPU a message, this takes ~3.
+
+    Closed loop: it never runs more than ``WINDOW`` messages ahead of what the consumer under test has
+    counted (``consumed``, shared counters), as a fleet's steady stream never builds a backlog of a minute
+    in the broker. Flat out, Mosquitto would queue at most ``max_queued_messages`` (default 1000) beyond
+    the subscriber's in-flight window and drop the rest: that would measure the broker's limits, not ingest.
     """
     sock = socket.create_connection((HOST, PORT))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -121,6 +128,8 @@ def _publish(serials: Sequence[str], n: int, probes: Sequence[str], rate: float,
             ahead = start + first / rate - time.time()
             if ahead > 0:
                 time.sleep(ahead)
+        while first - sum(int(c.value) for c in consumed) > WINDOW:
+            time.sleep(0.001)  # the consumer is a window behind: wait for it (I/O of another process)
         now = time.time()
         packets = []
         for i in range(first, min(n, first + chunk)):
@@ -143,17 +152,19 @@ def _publish(serials: Sequence[str], n: int, probes: Sequence[str], rate: float,
     out.put({"start": start, "sent": sent, "acked_at": time.time(), "acked": acked[0], "probes": probe_times})
 
 
-def _run_publisher(serials: Sequence[str], n: int, probes: Sequence[str], rate: float = 0.0
-                   ) -> tuple[mp.process.BaseProcess, Any]:
+def _run_publisher(serials: Sequence[str], n: int, probes: Sequence[str], consumed: Sequence[Any],
+                   rate: float = 0.0) -> tuple[mp.process.BaseProcess, Any]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(target=_publish, args=(list(serials), n, list(probes), rate, out), daemon=True)
+    proc = ctx.Process(target=_publish, args=(list(serials), n, list(probes), rate, out, list(consumed)),
+                       daemon=True)
     proc.start()
     return proc, out
 
 
 def _bare(serials: Sequence[str]) -> dict[str, float]:
     count = [0]
+    counted = mp.get_context("spawn").Value("q", 0, lock=False)
     first = [0.0]
     last = [0.0]
     subscribed = threading.Event()
@@ -162,6 +173,7 @@ def _bare(serials: Sequence[str]) -> dict[str, float]:
         if count[0] == 0:
             first[0] = time.time()
         count[0] += 1
+        counted.value = count[0]
         last[0] = time.time()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
@@ -175,7 +187,7 @@ def _bare(serials: Sequence[str]) -> dict[str, float]:
     client.loop_start()
     subscribed.wait(10)
     cpu0 = time.process_time()
-    proc, out = _run_publisher(serials, M, [])
+    proc, out = _run_publisher(serials, M, [], [counted])
     result = out.get(timeout=600)
     proc.join(30)
     deadline = time.time() + 30
@@ -267,7 +279,7 @@ def _ingest_run(url: str, factory: Any, serials: Sequence[str], n: int, probes: 
         return sum(int(acked.value) for acked, _, _ in counters)
 
     go.set()
-    proc, out = _run_publisher(serials, n, probes, rate)
+    proc, out = _run_publisher(serials, n, probes, [acked for acked, _, _ in counters], rate)
     result = out.get(timeout=600)
     proc.join(30)
     deadline = time.time() + 120
