@@ -103,9 +103,13 @@ class PyVRPSolver:
     With probability ``job_neighbourhood`` a sub-problem is centred on one job of its route and takes the
     routes with a job nearest to it, rather than the routes whose middles are nearest to the route's
     middle: a route serving two clusters has its middle between them, and its neighbours by middle are
-    the wrong ones (C101 seed 1: +0.44 % instead of +1.47 %). ``final_recombine_time`` gives the last MIP
-    its own budget (default: ``recombine_time``); ``probe_share`` cuts PyVRP's first phase short after
-    that share of it when no feasible plan has been found (not measured to help yet, off).
+    the wrong ones (C101 seed 1: +0.44 % instead of +1.47 %). The last MIP gets ``final_share`` of the
+    budget (at least ``recombine_time``; ``final_recombine_time`` fixes it in seconds): the sub-solves stall
+    in the last third of a minute while the MIP over the pool they filled is still far from its optimum
+    after 2 s (TRSP at 60 s: 7.8 s for it took R101 from +0.6..+3.8 % to -0.4..+0.6 %). ``probe_share``
+    cuts PyVRP's first phase short after that share of it when no feasible plan has been found, and
+    ``insert_first`` warm-starts that phase from the regret insertion instead (neither measured to help,
+    both off).
 
     ``clock`` measures the budget (default the wall clock); ``time.process_time`` counts the CPU time of this
     process instead, so variants can be compared on a loaded machine (see docs/routing.md).
@@ -116,7 +120,8 @@ class PyVRPSolver:
                  repair_share: float = 0.25, eliminate: float = 0.3, recombine_every: float = 8.0,
                  recombine_time: float = 2.0, route_cost: float = 0.0,
                  clock: Callable[[], float] | None = None, final_recombine_time: float | None = None,
-                 target_small: int = 2, job_neighbourhood: float = 0.5, probe_share: float = 0.0) -> None:
+                 target_small: int = 2, job_neighbourhood: float = 0.5, probe_share: float = 0.0,
+                 insert_first: bool = False, final_share: float = 0.13) -> None:
         self.scale = scale
         self.display = display
         self.full_share = full_share
@@ -133,11 +138,16 @@ class PyVRPSolver:
         self.target_small = target_small
         self.job_neighbourhood = job_neighbourhood
         self.probe_share = probe_share
+        self.insert_first = insert_first
+        self.final_share = final_share
         self._wall_start = time.monotonic()
         self._clock_start = self.clock()
         self.stats: dict[str, float] = dict.fromkeys(_STATS, 0.0)
         """What the last :meth:`solve` did (sub-solves run and accepted, MIP runs and wins, pool size), for
         tuning and benchmark reports."""
+        self.trace: list[tuple[float, str, float]] = []
+        """(seconds into the last solve, phase, objective of the current plan) at each improvement, to see where a
+        run gains and where it stalls."""
 
     def solve(self, problem: Problem, time_limit: float, seed: int = 0) -> Plan:
         """Best plan found within ``time_limit`` seconds (possibly infeasible if none was found)."""
@@ -145,13 +155,26 @@ class PyVRPSolver:
             return Plan(())
         self._wall_start, self._clock_start = time.monotonic(), self.clock()
         self.stats = dict.fromkeys(_STATS, 0.0)
+        self.trace = []
         deadline = self._clock_start + time_limit
         scale = self.scale or default_scale(problem)
         mixed_crew = len(set(map(_group_key, problem.technicians))) > 1
         decompose = mixed_crew and time_limit >= 4 * self.sub_time
         harvest: list[Route] | None = [] if decompose else None
         full = time_limit * (self.full_share if decompose else 1.0)
-        if decompose and self.probe_share > 0:
+        start: Plan | None = None
+        if decompose and self.insert_first:
+            # the regret insertion first, as PyVRP's warm start: PyVRP's own random start stays infeasible
+            # on tight windows (TRSP R101: 17-33 broken rules after 15 s), the insertion is feasible within
+            # a few seconds and usually within a fifth of one
+            repair = time_limit * self.repair_share
+            start = InsertionSolver().solve(problem, repair * self._wall_ratio(), seed)
+            full = max(full - (self.clock() - self._clock_start), 0.05)
+        if decompose and start is not None:
+            plan = self._run(problem, scale, full, seed, start=start, harvest=harvest)
+            if _score(problem, start) < _score(problem, plan):
+                plan = start
+        elif decompose and self.probe_share > 0:
             # a first slice of PyVRP's share: when it has found no feasible plan yet, the rest of the share
             # rarely does either (TRSP R101: the same infeasible best after 9 s as after 15 s), and the
             # decomposition makes better use of it from the insertion's feasible start
@@ -161,11 +184,13 @@ class PyVRPSolver:
         else:
             plan = self._run(problem, scale, full, seed, harvest=harvest)
         self.stats["full_violations"], self.stats["full_value"] = (float(x) for x in _score(problem, plan))
-        if mixed_crew and _score(problem, plan)[0]:
+        self._note("full", problem, plan)
+        if mixed_crew and start is None and _score(problem, plan)[0]:
             repair = max(0.0, min(time_limit * self.repair_share, deadline - self.clock()))
             built = InsertionSolver().solve(problem, repair * self._wall_ratio(), seed)
             if _score(problem, built) < _score(problem, plan):
                 plan = built
+                self._note("repair", problem, plan)
         if not decompose:
             return plan
         return self._decompose(problem, plan, scale, deadline, random.Random(seed), harvest or [])
@@ -196,7 +221,9 @@ class PyVRPSolver:
         pool = RoutePool(problem)
         pool.add(routes.values())
         pool.add(harvest, others=False)
-        final = self.recombine_time if self.final_recombine_time is None else self.final_recombine_time
+        final = self.final_recombine_time
+        if final is None:
+            final = max(self.recombine_time, self.final_share * (deadline - self._clock_start))
         reserve = final + 0.3
         next_recombine = self.clock() + self.recombine_every
         while self.clock() + 0.2 < deadline:
@@ -258,7 +285,12 @@ class PyVRPSolver:
                 for tech_id in chosen:
                     routes.pop(tech_id, None)
                 routes.update({r.technician_id: r for r in candidate.routes if r.stops})
+                self._note("sub", problem, Plan(tuple(routes.values())))
         return Plan(tuple(routes[t.id] for t in problem.technicians if t.id in routes))
+
+    def _note(self, phase: str, problem: Problem, plan: Plan) -> None:
+        score = _score(problem, plan)
+        self.trace.append((round(self.clock() - self._clock_start, 2), phase, score[1] if not score[0] else math.inf))
 
     def _wall_ratio(self) -> float:
         """Wall seconds per second of :attr:`clock` so far: 1 on the wall clock; with a CPU-time clock on a
@@ -281,6 +313,7 @@ class PyVRPSolver:
         if best is None or _score(problem, best) >= score:
             return routes
         self.stats["recombine_wins"] += 1
+        self._note("mip", problem, best)
         return {r.technician_id: r for r in best.routes if r.stops}
 
 
