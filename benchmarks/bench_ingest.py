@@ -220,10 +220,27 @@ def _setup(url: str) -> tuple[Any, list[str]]:
     return factory, [str(r["serial"]) for r in rows]
 
 
+def _add_device(factory: Any, serial: str) -> None:
+    with factory() as s:
+        template = s.scalar(select(Device).where(Device.serial.like("BI-%")).limit(1))
+        s.add(Device(serial=serial, model_id=template.model_id, site_id=template.site_id,
+                     customer_id=template.customer_id, install_date=date(2025, 1, 1), firmware_version="2.4.1",
+                     status="in_service", created_at=datetime.now(UTC)))
+        s.commit()
+
+
 def _worker(url: str, group: str, acked: Any, cpu: Any, ready: Any, go: Any, stop: Any) -> None:
     """One ingest worker process, as ``incucare ingest`` runs it: the real subscriber and ingest service.
-    Reports its acknowledged count continuously and its CPU seconds between ``go`` and ``stop``."""
+    Reports its acknowledged count continuously and its CPU seconds between ``go`` and ``stop``.
+
+    Before it reports ready, it raises one alarm with its ticket on a device of its own, so the first probe
+    of the run does not pay for loading triage, taxonomy and SLA data (a running service has them loaded)."""
     factory = make_session_factory(make_engine(url))
+    warm = f"BI-WARM-{uuid.uuid4().hex[:8]}"
+    _add_device(factory, warm)
+    for temp in (37.0, 40.0):
+        ingest(factory, [InboundTelemetry(serial=warm, payload={"ts": time.time() * 1000, "temp_c": temp},
+                                          source="mqtt", received_at=datetime.now(UTC))], now=datetime.now(UTC))
 
     def clock() -> datetime:
         return datetime.now(UTC)
@@ -248,20 +265,20 @@ def _ingest_run(url: str, factory: Any, serials: Sequence[str], n: int, probes: 
     warm = [InboundTelemetry(serial=s, payload={"ts": time.time() * 1000 - 120_000, "temp_c": 37.0, "co2_pct": 5.0},
                              source="mqtt", received_at=datetime.now(UTC)) for s in serials]
     ingest(factory, warm, now=datetime.now(UTC))
-    with factory() as s:
-        base_rows = int(s.scalar(select(func.count()).select_from(TelemetryReading)) or 0)
     ctx = mp.get_context("spawn")
     group = f"benchingest{uuid.uuid4().hex[:6]}"
     go, stop = ctx.Event(), ctx.Event()
     procs, counters = [], []
     for _ in range(workers):
-        acked, cpu, ready = ctx.Value("q", 0), ctx.Value("d", 0.0), ctx.Event()
-        proc = ctx.Process(target=_worker, args=(url, group, acked, cpu, ready, go, stop), daemon=True)
-        proc.start()
-        procs.append(proc)
-        counters.append((acked, cpu, ready))
+        acked, cpu_of, ready = ctx.Value("q", 0), ctx.Value("d", 0.0), ctx.Event()
+        worker = ctx.Process(target=_worker, args=(url, group, acked, cpu_of, ready, go, stop), daemon=True)
+        worker.start()
+        procs.append(worker)
+        counters.append((acked, cpu_of, ready))
     for _, _, ready in counters:
         assert ready.wait(120), "an ingest worker did not connect"
+    with factory() as s:
+        base_rows = int(s.scalar(select(func.count()).select_from(TelemetryReading)) or 0)
     seen: dict[int, float] = {}
     polling = threading.Event()
 
@@ -279,9 +296,9 @@ def _ingest_run(url: str, factory: Any, serials: Sequence[str], n: int, probes: 
         return sum(int(acked.value) for acked, _, _ in counters)
 
     go.set()
-    proc, out = _run_publisher(serials, n, probes, [acked for acked, _, _ in counters], rate)
+    generator, out = _run_publisher(serials, n, probes, [acked for acked, _, _ in counters], rate)
     result = out.get(timeout=600)
-    proc.join(30)
+    generator.join(30)
     deadline = time.time() + 120
     last_acked, last_change = -1, time.time()
     while total() < n and time.time() < deadline and time.time() - last_change < 15:
