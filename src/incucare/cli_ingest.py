@@ -1,14 +1,15 @@
 """Telemetry commands: ``incucare ingest`` (a standalone MQTT ingest worker for scale-out) and
 ``incucare telemetry retention`` (delete telemetry past its retention window).
 
-Run several ``incucare ingest`` processes (on one or more hosts) with the web app's
-``INCUCARE_MQTT_ENABLED=false``: their shared subscription splits the devices' messages between them.
+Run several ``incucare ingest`` processes (on one or more hosts; ``--workers N`` starts N on this one) with
+the web app's ``INCUCARE_MQTT_ENABLED=false``: their shared subscription splits the messages between them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import signal
 import threading
 from typing import Annotated, Any
@@ -24,9 +25,36 @@ def ingest_cmd(
     host: Annotated[str | None, typer.Option(help="Default: INCUCARE_MQTT_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Default: INCUCARE_MQTT_PORT")] = None,
     group: Annotated[str | None, typer.Option(help="Shared-subscription group (default INCUCARE_MQTT_GROUP)")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=(
+        "Worker processes on this host, one subscriber each in the shared subscription (one per core: "
+        "a Python process uses one core)"))] = 1,
     stats_every: Annotated[float, typer.Option(help="Seconds between progress lines (0: none)")] = 60.0,
 ) -> None:
     """Subscribe to device telemetry over MQTT and store it until stopped (Ctrl-C or SIGTERM)."""
+    if workers == 1:
+        _serve(host, port, group, stats_every)
+        return
+    ctx = mp.get_context("spawn")
+    children = [ctx.Process(target=_serve, args=(host, port, group, stats_every, f"worker {k + 2}/{workers}: ", k + 2),
+                            name=f"incucare-ingest-{k + 2}") for k in range(workers - 1)]
+    for child in children:
+        child.start()
+    try:
+        _serve(host, port, group, stats_every, f"worker 1/{workers}: ")
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # SIGTERM: the child stores and acknowledges what it holds, then exits
+        for child in children:
+            child.join(30)
+
+
+def _serve(host: str | None, port: int | None, group: str | None, stats_every: float, label: str = "",
+           index: int = 1) -> None:
+    """One ingest worker: subscribe, store, print progress, stop cleanly on SIGTERM or Ctrl-C.
+
+    Worker ``index`` > 1 suffixes a configured client id: two clients with one id would disconnect each other.
+    """
     from incucare.adapters.db.engine import make_session_factory
     from incucare.adapters.mqtt.subscriber import broker_reachable, subscriber_from_settings
     from incucare.cli import _engine, _settings, console
@@ -38,11 +66,13 @@ def ingest_cmd(
         overrides["mqtt_host"] = host
     if port:
         overrides["mqtt_port"] = port
+    if index > 1 and settings.mqtt_client_id:
+        overrides["mqtt_client_id"] = f"{settings.mqtt_client_id[:60]}-{index}"
     if overrides:
         settings = settings.model_copy(update=overrides)
     problem = broker_reachable(settings.mqtt_host, settings.mqtt_port)
     if problem:
-        console.print(f"MQTT broker {settings.mqtt_host}:{settings.mqtt_port} not reachable ({problem}); "
+        console.print(f"{label}MQTT broker {settings.mqtt_host}:{settings.mqtt_port} not reachable ({problem}); "
                       "waiting for it", markup=False)
     subscriber = subscriber_from_settings(make_session_factory(_engine(settings)), settings, group=group)
     stop = threading.Event()
@@ -52,18 +82,18 @@ def ingest_cmd(
 
     signal.signal(signal.SIGTERM, _stop)
     subscriber.start()
-    console.print(f"ingesting {subscriber.subscription} from {settings.mqtt_host}:{settings.mqtt_port} "
+    console.print(f"{label}ingesting {subscriber.subscription} from {settings.mqtt_host}:{settings.mqtt_port} "
                   f"as {subscriber.client_id}; Ctrl-C stops", markup=False)
     try:
         while not stop.wait(stats_every if stats_every > 0 else None):
             s = subscriber.stats
-            console.print(f"received {s.received}, acknowledged {s.acked}, batches {s.batches}, "
+            console.print(f"{label}received {s.received}, acknowledged {s.acked}, batches {s.batches}, "
                           f"failed batches {s.failures}, connected {subscriber.connected}", markup=False)
     except KeyboardInterrupt:
         pass
     finally:
         subscriber.stop()
-        console.print(f"ingest stopped after {subscriber.stats.acked} messages", markup=False)
+        console.print(f"{label}ingest stopped after {subscriber.stats.acked} messages", markup=False)
 
 
 @telemetry_app.command("retention")

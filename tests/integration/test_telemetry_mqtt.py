@@ -8,6 +8,11 @@ helpers' subscribers on the same broker do not interfere. Waiting is polling the
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -188,3 +193,37 @@ def test_unacknowledged_messages_are_redelivered_to_a_new_session(session_factor
         assert rows(session_factory, serials) == 3
     finally:
         second.stop()
+
+
+def test_incucare_ingest_with_two_workers_splits_the_stream_and_stops_cleanly(
+        db_url, session_factory, mqtt_broker, serials, publisher, tmp_path):
+    """`incucare ingest --workers 2` runs two subscribers in one shared subscription: 200 messages are stored
+    exactly once between them, each worker has its own client id, and SIGTERM stops both with exit code 0."""
+    group = f"t{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "INCUCARE_DATABASE_URL": db_url, "INCUCARE_MQTT_HOST": mqtt_broker[0],
+           "INCUCARE_MQTT_PORT": str(mqtt_broker[1]), "INCUCARE_MQTT_CLIENT_ID": f"t-cli-{uuid.uuid4().hex[:8]}"}
+    proc = subprocess.Popen([sys.executable, "-m", "incucare", "ingest", "--workers", "2", "--group", group,
+                             "--stats-every", "0"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: sum("ingesting" in line for line in lines) == 2, "both workers to subscribe")
+        client_ids = {line.rsplit(" as ", 1)[1].split(";")[0] for line in lines if "ingesting" in line}
+        assert client_ids == {env["INCUCARE_MQTT_CLIENT_ID"], env["INCUCARE_MQTT_CLIENT_ID"] + "-2"}
+        t0 = int((now_utc() - timedelta(minutes=2)).timestamp() * 1000)
+        infos = [publisher.publish(topic_for(serials[i % 2]), json.dumps({"ts": t0 + i * 100, "temp_c": 37.0}),
+                                   qos=1) for i in range(200)]
+        for info in infos:
+            info.wait_for_publish(5)
+        wait_for(lambda: rows(session_factory, serials) == 200, "200 readings stored")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, "".join(lines)
+        reader.join(5)
+    stopped = [line for line in lines if "ingest stopped after" in line]
+    assert len(stopped) == 2, "".join(lines)
+    counts = [int(line.split("after ")[1].split()[0]) for line in stopped]
+    assert sum(counts) == 200 and min(counts) > 0  # the broker shared the stream between the two
+    assert rows(session_factory, serials) == 200
