@@ -106,6 +106,11 @@ def test_batched_acks_are_honoured_and_the_unacknowledged_are_delivered_again(
         wait_for(lambda: len(first.messages) >= 500, "the first delivery")
         assert first.client.ack_many(mid for mid, _, _ in first.messages[:300]) == 300
         assert first.client.ack_many([]) == 0
+        # a round trip on the same connection: the broker reads packets in order, so once this SUBACK is
+        # back it has processed the acknowledgements (a new connection with this id could overtake them)
+        first.subscribed.clear()
+        first.client.subscribe(f"{prefix}/sync", qos=1)
+        assert first.subscribed.wait(DEADLINE_S)
     finally:
         first.close()
     second = BufferedClient(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
@@ -121,3 +126,9 @@ def test_batched_acks_are_honoured_and_the_unacknowledged_are_delivered_again(
     finally:
         second.disconnect()
         second.loop_stop()
+
+
+def test_per_topic_callbacks_are_refused_so_no_message_bypasses_on_message() -> None:
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id="t-buf-refuse", protocol=mqtt.MQTTv5)
+    with pytest.raises(NotImplementedError, match="on_message"):
+        client.message_callback_add("incucare/#", lambda *_a: None)

@@ -11,7 +11,9 @@ parsing, storing and evaluating the reading.
 * ``_sock_recv`` is served from a buffer refilled with one ``recv`` of up to ``READ_CHUNK`` bytes;
   ``loop_read`` goes on handling packets while the buffer holds data, so the loop does not wait in
   ``select`` on bytes that have already been read;
-* ``ack_many`` queues the PUBACKs of a whole stored batch as one write.
+* ``ack_many`` queues the PUBACKs of a whole stored batch as one write;
+* every message goes to ``on_message`` without paho's per-message walk of the topic-filter tree
+  (per-topic callbacks, ``message_callback_add``, are refused: the ingest has one handler).
 
 It relies on paho's internal ``_sock_recv``, ``loop_read`` and ``_packet_queue``, so paho is pinned in
 ``requirements.lock`` and ``tests/integration/test_mqtt_buffered_client.py`` runs it against the real broker.
@@ -64,6 +66,22 @@ class BufferedClient(mqtt.Client):
         """paho's reconnect, starting from an empty read buffer."""
         self._read_buffer.clear()
         return super().reconnect()
+
+    def message_callback_add(self, sub: str, callback: Any) -> None:
+        """Refused: this client hands every message to ``on_message`` (see the module docstring)."""
+        raise NotImplementedError("BufferedClient has no per-topic callbacks; use on_message")
+
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        on_message = self.on_message
+        if on_message is None:
+            return
+        with self._in_callback_mutex:
+            try:
+                on_message(self, self._userdata, message)
+            except Exception as err:  # paho's contract: log, and re-raise unless suppress_exceptions
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
 
     def ack_many(self, mids: Iterable[int]) -> int:
         """Acknowledge received QoS-1 messages (manual-ack mode) in one write; returns how many."""

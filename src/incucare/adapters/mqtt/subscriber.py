@@ -165,8 +165,9 @@ class IngestSubscriber:
             payload = bytes(msg.payload)
             if len(payload) > MAX_PAYLOAD:  # the parser reports it; keep the dead letter small
                 payload = payload[:MAX_PAYLOAD]
-            message = InboundTelemetry(serial=serial_from_topic(msg.topic), payload=payload, source="mqtt",
-                                       received_at=self._clock(), topic=msg.topic)
+            topic = msg.topic
+            message = InboundTelemetry(serial=serial_from_topic(topic), payload=payload, source="mqtt",
+                                       received_at=self._clock(), topic=topic)
             self._queue.put((self._generation, msg.mid, msg.qos, message))
         except Exception:  # never let a callback kill the network loop
             log.exception("could not queue an MQTT message on %s", getattr(msg, "topic", "?"))
