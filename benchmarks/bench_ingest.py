@@ -2,25 +2,27 @@
 
 Per database (SQLite, then PostgreSQL when reachable), in one run against the broker at 127.0.0.1:1883:
 
-1. bare: a paho subscriber in this process that only counts messages (QoS 1, auto-ack) while a publisher
-   in another process sends M messages as fast as it can: the ceiling of "broker → Python subscriber".
-2. ingest: the real ``IngestSubscriber`` (batches, one transaction per batch, insert-or-ignore, minute
-   aggregates, twins, the alarm and pre-failure hooks, ack after commit) while the publisher sends M
-   messages again; throughput = M / (first publish → last message acknowledged after commit).
-   CPU per message is reported too (this process only; the database server's CPU is not included), as
-   the wall-clock rate on a shared machine mostly says how much CPU the run got.
-3. paced: messages at 70 % of the measured ingest rate (a fleet publishing steadily), among them one
-   over-temperature reading from each of ``PROBES`` devices (40 °C, setpoint + 3 °C: an immediate critical
-   alarm that opens an iot ticket); a poller thread notes when each alarm row appears, giving the
-   publish → alarm-row latency at a sustainable load. (Flat out, that latency would be the backlog's
-   queueing time.)
+1. bare: a stock paho subscriber in this process that only counts messages (QoS 1, auto-ack): the ceiling
+   of "broker → Python subscriber".
+2. ingest, 1 and 2 worker processes (``BENCH_INGEST_WORKERS``), each as ``incucare ingest --workers N``
+   runs it: the real ``IngestSubscriber`` (buffered reads, batches, one transaction per batch,
+   insert-or-ignore, minute aggregates, twins, the alarm and pre-failure hooks, acks after commit) in one
+   shared subscription; throughput = M / (first publish → last message acknowledged after commit). CPU per
+   message is the workers' own (the database server's and the broker's are not included).
+3. paced: a steady stream at 70 % of the best ingest rate and, when the best rate reached it, at the goal
+   rate of 10,000 msg/s, among them one over-temperature reading from each of ``PROBES`` devices (40 °C,
+   setpoint + 3 °C: an immediate critical alarm that opens an iot ticket); a poller thread notes when each
+   alarm row appears: the publish → alarm-row latency at that load.
 
-The publisher runs in its own process so it does not take the subscriber's GIL. Messages carry one reading
-each (devices publish every few seconds), 500 devices. Figures depend on the machine's load: other work
-on the same 2 cores lowers them.
+The load generator is its own process writing pre-encoded MQTT 3.1.1 QoS-1 PUBLISH packets to a socket
+(a fleet encodes on its own CPUs; the 2 shared cores should go to the broker and the ingest), at most
+``BENCH_INGEST_WINDOW`` messages ahead of the consumer under test. Messages carry one reading each (devices
+publish every few seconds), 500 devices. Figures depend on the machine's load: other work on the same
+2 cores lowers them.
 
-Environment: BENCH_INGEST_MESSAGES (default 60000), BENCH_INGEST_DEVICES (500), BENCH_INGEST_PROBES (100),
-BENCH_INGEST_PACED (msg/s of the latency phase; default 70 % of the measured ingest rate).
+Environment: BENCH_INGEST_MESSAGES (default 150000), BENCH_INGEST_DEVICES (500), BENCH_INGEST_PROBES (100),
+BENCH_INGEST_WORKERS ("1,2"), BENCH_INGEST_WINDOW (10000), BENCH_INGEST_PACED (msg/s of a single latency
+phase instead of the default two).
 """
 
 from __future__ import annotations
@@ -54,10 +56,11 @@ from incucare.adapters.mqtt.subscriber import TOPIC, IngestSubscriber, topic_for
 from incucare.services.telemetry_ingest import InboundTelemetry, ingest
 
 HOST, PORT = os.environ.get("BENCH_MQTT_HOST", "127.0.0.1"), int(os.environ.get("BENCH_MQTT_PORT", "1883"))
-M = int(os.environ.get("BENCH_INGEST_MESSAGES", "60000"))
+M = int(os.environ.get("BENCH_INGEST_MESSAGES", "150000"))
 DEVICES = int(os.environ.get("BENCH_INGEST_DEVICES", "500"))
 PROBES = int(os.environ.get("BENCH_INGEST_PROBES", "100"))
 PACED = float(os.environ.get("BENCH_INGEST_PACED", "0"))
+GOAL = 10_000.0  # msg/s: the issue's sustained-ingest goal; the latency goal (p99 < 1 s) holds at this load
 WINDOW = int(os.environ.get("BENCH_INGEST_WINDOW", "10000"))  # messages the generator may run ahead
 WORKERS = [int(w) for w in os.environ.get("BENCH_INGEST_WORKERS", "1,2").split(",")]
 
@@ -363,11 +366,16 @@ def main() -> None:
             if best is None or result["rate"] > best["rate"]:
                 best = result
         assert best is not None
-        steady = PACED or max(50.0, 0.7 * best["rate"])
-        n = int(min(M, steady * 15))
-        paced = _ingest_run(url, factory, serials, n, serials[:PROBES], rate=steady, workers=best["workers"])
-        how = "set by BENCH_INGEST_PACED" if PACED else "70 % of the best ingest rate"
-        latency_line(label, f"paced at {steady:,.0f} msg/s ({how}, {n} messages, {best['workers']} worker(s))", paced)
+        rates = [(PACED, "set by BENCH_INGEST_PACED")] if PACED else [
+            (max(50.0, 0.7 * best["rate"]), "70 % of the best ingest rate")]
+        if not PACED and best["rate"] >= GOAL:
+            rates.append((GOAL, "the goal rate"))
+        for steady, how in rates:
+            n = int(min(M, steady * 15))
+            paced = _ingest_run(url, factory, serials, n, serials[:PROBES], rate=steady, workers=best["workers"])
+            latency_line(label, f"paced at {steady:,.0f} msg/s ({how}, {n} messages, {best['workers']} worker(s))",
+                         paced)
+            serials = serials[PROBES:] + serials[:PROBES]  # fresh probe devices: no alarm active on them yet
 
     on_each_database("ingest", run)
 
