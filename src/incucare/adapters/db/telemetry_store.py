@@ -81,7 +81,7 @@ def insert_readings(session: Session, rows: Sequence[dict[str, Any]]) -> set[tup
         sql = _unnest("telemetry_readings", READING_COLUMNS, _READING_PG) + \
             " ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts"
         result = conn.exec_driver_sql(sql, tuple(_columns_of(rows, READING_COLUMNS, _READING_PG)))
-        return {(int(d), t.astimezone(UTC)) for d, t in result}
+        return {(int(d), t.astimezone(UTC)) for d, t in result.all()}
     by_text = {(row["device_id"], sqlite_time(row["ts"])): row["ts"] for row in rows}
     inserted: set[tuple[int, datetime]] = set()
     placeholders = "(" + ", ".join("?" * len(READING_COLUMNS)) + ")"
@@ -91,7 +91,7 @@ def insert_readings(session: Session, rows: Sequence[dict[str, Any]]) -> set[tup
                + ", ".join([placeholders] * len(chunk))
                + " ON CONFLICT (device_id, ts) DO NOTHING RETURNING device_id, ts")
         params = tuple(_sqlite_value(row[c]) for row in chunk for c in READING_COLUMNS)
-        for device_id, ts in conn.exec_driver_sql(sql, params):
+        for device_id, ts in conn.exec_driver_sql(sql, params).all():
             inserted.add((int(device_id), by_text[(int(device_id), ts)]))
     return inserted
 
