@@ -121,6 +121,9 @@ def test_decomposition_on_a_cpu_time_budget_keeps_every_route_feasible() -> None
     assert solver.stats["subsolves"] >= 1
     assert solver.stats["recombines"] >= 1
     assert solver.stats["pool"] >= result.vehicles
+    values = [value for _, _, value in solver.trace]
+    assert values and values == sorted(values, reverse=True)  # each step noted is an improvement
+    assert solver.trace[-1][2] == pytest.approx(result.value)
 
 
 def test_insertion_builds_feasible_routes_only() -> None:
