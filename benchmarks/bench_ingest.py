@@ -52,7 +52,8 @@ from incucare.adapters.db.engine import make_engine, make_session_factory
 from incucare.adapters.db.tables import Base, Device
 from incucare.adapters.db.tables_alarms import Alarm
 from incucare.adapters.db.tables_telemetry import TelemetryReading
-from incucare.adapters.mqtt.subscriber import TOPIC, IngestSubscriber, topic_for
+from incucare.adapters.mqtt.subscriber import TOPIC, subscriber_from_settings, topic_for
+from incucare.config import Settings
 from incucare.services.telemetry_ingest import InboundTelemetry, ingest
 
 HOST, PORT = os.environ.get("BENCH_MQTT_HOST", "127.0.0.1"), int(os.environ.get("BENCH_MQTT_PORT", "1883"))
@@ -233,7 +234,8 @@ def _add_device(factory: Any, serial: str) -> None:
 
 
 def _worker(url: str, group: str, acked: Any, cpu: Any, ready: Any, go: Any, stop: Any) -> None:
-    """One ingest worker process, as ``incucare ingest`` runs it: the real subscriber and ingest service.
+    """One ingest worker process, as ``incucare ingest`` runs it: the subscriber and ingest service with the default
+    settings (``subscriber_from_settings``: batches of up to 1,000 messages or 50 ms, a 20,000-message window).
     Reports its acknowledged count continuously and its CPU seconds between ``go`` and ``stop``.
 
     Before it reports ready, it raises one alarm with its ticket on a device of its own, so the first probe
@@ -244,12 +246,7 @@ def _worker(url: str, group: str, acked: Any, cpu: Any, ready: Any, go: Any, sto
     for temp in (37.0, 40.0):
         ingest(factory, [InboundTelemetry(serial=warm, payload={"ts": time.time() * 1000, "temp_c": temp},
                                           source="mqtt", received_at=datetime.now(UTC))], now=datetime.now(UTC))
-
-    def clock() -> datetime:
-        return datetime.now(UTC)
-
-    sub = IngestSubscriber(lambda batch: ingest(factory, batch, now=clock()), host=HOST, port=PORT, group=group,
-                           batch_max=1000, batch_wait_s=0.05, receive_maximum=65535, clock=clock)
+    sub = subscriber_from_settings(factory, Settings(mqtt_host=HOST, mqtt_port=PORT), group=group)  # CLI defaults
     sub.start()
     sub.wait_connected(10)
     ready.set()

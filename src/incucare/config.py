@@ -76,8 +76,8 @@ class Settings(BaseSettings):
     mqtt_client_id: str = Field(default="", max_length=64,
                                 description="stable id + session expiry = no loss across restarts; empty = per process")
     mqtt_session_expiry_s: int = Field(default=0, ge=0, le=7 * 24 * 3600)
-    ingest_batch_max: int = Field(default=500, ge=1, le=10_000, description="messages stored per transaction")
-    ingest_batch_ms: int = Field(default=200, ge=1, le=10_000, description="longest wait to fill a batch")
+    ingest_batch_max: int = Field(default=1000, ge=1, le=10_000, description="messages stored per transaction")
+    ingest_batch_ms: int = Field(default=50, ge=1, le=10_000, description="longest wait to fill a batch")
     telemetry_raw_days: int = Field(default=30, ge=1, description="raw readings are kept this long")
     telemetry_agg_days: int = Field(default=730, ge=1, description="1-minute aggregates are kept this long")
     telemetry_http_max_kb: int = Field(default=512, ge=1, le=65_536, description="larger POST bodies get a 413")
