@@ -8,7 +8,9 @@ literature on this benchmark does after its ALNS (Pillac et al. 2013 use a set-c
 
 The MIP is solved by HiGHS (``highspy``): an exact MIP solver under the MIT licence with wheels for
 CPython 3.11, so it installs by pip like PyVRP; on the TRSP pools (10 000 to 30 000 routes, 125 rows) the
-LP relaxation plus a MIP over the 3 000 columns of least reduced cost reach a 1-2 % gap in two seconds.
+LP relaxation (0.5-0.7 s) plus a MIP over the 1 500 columns of least reduced cost find good covers in 1-2 s and
+prove the best of those columns in about 6 s; the MIP is erratic, though (on one R101 pool 3 000 columns
+found a 0.5 % better cover than 1 500 in the same 8 s, on a C101 pool 1 500 a 0.7 % better one).
 OR-Tools' CP-SAT would also do but is a much larger dependency for one model.
 
 The model is a *covering* (every job at least once) rather than a partitioning: a route with one job too
