@@ -48,10 +48,15 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def login_page(client: TestClient, username: str) -> str:
-    """Log in through the login page as a fresh session; returns the landing page's CSRF token."""
+def login_landing(client: TestClient, username: str) -> str:
+    """Log in through the login page as a fresh session; returns the landing page's HTML."""
     client.cookies.clear()  # a logout post would need the page's token; a fresh session needs none
     page = client.get("/login")
     r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": csrf_of(page.text)})
     assert r.status_code == 200, r.text
-    return csrf_of(r.text)
+    return r.text
+
+
+def login_page(client: TestClient, username: str) -> str:
+    """Log in through the login page as a fresh session; returns the landing page's CSRF token."""
+    return csrf_of(login_landing(client, username))

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.world import PASSWORD
+from tests.e2e.browser import sign_in
 
 pytestmark = pytest.mark.browser
 
 
 def _open(page, base: str, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 900})
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill("manager")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    sign_in(page, base, "manager")
     page.goto(f"{base}/alarms/profiles")
 
 

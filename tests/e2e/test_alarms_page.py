@@ -16,8 +16,9 @@ from incucare.config import Settings
 from incucare.domain.telemetry import Reading
 from incucare.services import alarms
 from incucare.web.app import create_app
+from tests.e2e.browser import sign_in
 from tests.e2e.conftest import LiveServer, _free_port
-from tests.world import PASSWORD, World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.browser
 
@@ -46,10 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
 
 def test_customer_acknowledges_its_alarm(page, server) -> None:
     base, _world, _factory = server
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill("customer")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, base, "customer")
     page.wait_for_selector('a[data-nav="alarms"]')
     page.click('a[data-nav="alarms"]')
     page.wait_for_url(re.compile(r"/alarms$"))

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.world import PASSWORD
+from tests.e2e.browser import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +27,7 @@ DRAW = """async () => {
 
 
 def _draw(page, base: str, world, lang: str) -> dict:
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill("manager")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    sign_in(page, base, "manager")
     page.goto(f"{base}/devices/{world.devices['SN-IVF-001']}?lang={lang}")
     page.wait_for_function("window.IncuCharts !== undefined")
     return page.evaluate(DRAW)

@@ -18,9 +18,10 @@ from incucare.adapters.db.migrate import upgrade
 from incucare.config import Settings
 from incucare.web.app import create_app
 from tests.conftest import FakeClock
+from tests.e2e.browser import sign_in
 from tests.e2e.conftest import LiveServer, _free_port
 from tests.integration.test_dashboards import Month, build_month
-from tests.world import PASSWORD, build_world
+from tests.world import build_world
 
 pytestmark = pytest.mark.browser
 
@@ -45,11 +46,7 @@ def dash_live(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iter
 
 def _login(page, base: str, username: str) -> None:
     page.set_default_timeout(90_000)  # the machine is shared: a slow page is not a failure of the dashboard
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    sign_in(page, base, username)
 
 
 def test_hq_dashboard_draws_offline_charts_and_the_red_number_opens_its_tickets(page, dash_live):

@@ -32,6 +32,7 @@ from incucare.services.auth import hash_password
 from incucare.services.context import Actor
 from incucare.services.tickets import move_ticket, open_ticket
 from incucare.web.app import create_app
+from tests.e2e.browser import sign_in
 from tests.e2e.conftest import LiveServer, _free_port
 from tests.world import PASSWORD, build_world
 
@@ -98,10 +99,7 @@ def field_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
 
 
 def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, base, username)
     page.wait_for_url(re.compile(r"/tickets$"))
 
 

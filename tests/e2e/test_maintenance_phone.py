@@ -16,8 +16,9 @@ from incucare.adapters.db.tables_care import PreventiveVisit
 from incucare.config import Settings
 from incucare.services.maintenance import generate_visits
 from incucare.web.app import create_app
+from tests.e2e.browser import sign_in
 from tests.e2e.conftest import LiveServer, _free_port
-from tests.world import PASSWORD, build_world
+from tests.world import build_world
 
 pytestmark = pytest.mark.browser
 
@@ -54,11 +55,7 @@ def test_visit_list_on_a_phone_is_paged_labelled_and_never_scrolls_sideways(page
     base = many_visits
     page.set_default_timeout(60_000)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill("manager")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    sign_in(page, base, "manager")
     page.goto(f"{base}/maintenance?state=overdue")
     rows = page.locator("[data-testid=pm-visits] tbody tr")
     assert rows.count() == 25

@@ -24,8 +24,9 @@ from incucare.domain.fleet_sim import DeviceProfile, Fault, FaultKind, FleetSimu
 from incucare.services.demo_fleet import feed_inproc
 from incucare.web.app import create_app
 from tests.conftest import require_mosquitto
+from tests.e2e.browser import sign_in
 from tests.e2e.conftest import LiveServer, _free_port
-from tests.world import PASSWORD, World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.browser
 
@@ -55,19 +56,11 @@ def monitored(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iter
     engine.dispose()
 
 
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
-
-
 def test_device_page_draws_the_last_day_from_offline_plotly(page, monitored):
     base, world, _ = monitored
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    _login(page, base, "customer")
+    sign_in(page, base, "customer")
     page.goto(f"{base}/devices/{world.devices['SN-IVF-001']}")
     chart = page.locator('[data-testid="telemetry-chart"][data-chart-state="drawn"]')
     chart.wait_for(timeout=20000)
@@ -83,7 +76,7 @@ def test_device_page_draws_the_last_day_from_offline_plotly(page, monitored):
 
 def test_monitoring_page_lists_the_fleet_and_names_the_transport(page, monitored):
     base, _, _ = monitored
-    _login(page, base, "manager")
+    sign_in(page, base, "manager")
     deadline = time.monotonic() + 15
     while True:  # the subscriber connects in the background: poll the page (I/O), not a timer
         page.goto(f"{base}/monitoring")
@@ -111,7 +104,7 @@ def test_iot_ticket_page_draws_the_co2_snapshot_around_the_alarm(page, monitored
         assert alarm is not None and alarm.ticket_id is not None
         ticket_id = alarm.ticket_id
     engine.dispose()
-    _login(page, base, "agent")
+    sign_in(page, base, "agent")
     page.goto(f"{base}/tickets/{ticket_id}")
     chart = page.locator('[data-testid="telemetry-snapshot"][data-chart-state="drawn"]')
     chart.wait_for(timeout=20000)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_monitoring import _login, monitored  # noqa: F401  (module fixture)
+from tests.e2e.browser import sign_in
+from tests.e2e.test_monitoring import monitored  # noqa: F401  (module fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.browser
 def test_fleet_cards_label_every_reading_at_phone_width(page, monitored):  # noqa: F811
     base, _world, _ = monitored
     page.set_viewport_size({"width": 390, "height": 844})
-    _login(page, base, "manager")
+    sign_in(page, base, "manager")
     page.goto(f"{base}/monitoring")
     rows = page.locator("main table.list tbody tr")
     assert rows.count() >= 3

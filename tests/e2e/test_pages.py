@@ -6,21 +6,15 @@ import re
 
 import pytest
 
-from tests.world import PASSWORD
+from tests.e2e.browser import sign_in
 
 pytestmark = pytest.mark.browser
 
 
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-
 
 def test_agent_opens_ticket_by_serial_and_sees_customer_site_contract(page, live):
     base, _ = live
-    _login(page, base, "agent")
+    sign_in(page, base, "agent")
     page.wait_for_url(re.compile(r"/tickets$"))
     page.get_by_role("link", name="报修/新建工单").click()
     page.get_by_label("查找设备").fill("SN-IVF-001")
@@ -46,7 +40,7 @@ def test_agent_opens_ticket_by_serial_and_sees_customer_site_contract(page, live
 
 def test_illegal_move_shows_a_clear_message(page, live):
     base, _ = live
-    _login(page, base, "agent")
+    sign_in(page, base, "agent")
     page.goto(f"{base}/tickets/new?serial=SN-GMP-001")
     page.get_by_label("故障描述").fill("温度偏高 38.2℃")
     page.get_by_role("button", name="提交工单").click()
@@ -59,7 +53,7 @@ def test_illegal_move_shows_a_clear_message(page, live):
 
 def test_customer_sees_only_own_devices(page, live):
     base, _ = live
-    _login(page, base, "customer")
+    sign_in(page, base, "customer")
     page.wait_for_url(re.compile(r"/devices$"))
     table = page.get_by_test_id("device-table").inner_text()
     assert "SN-IVF-001" in table and "SN-IVF-002" in table
@@ -77,7 +71,7 @@ def test_english_switch_and_phone_layout(browser, live):
     base, _ = live
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     page = context.new_page()
-    _login(page, base, "manager")
+    sign_in(page, base, "manager")
     page.wait_for_url(re.compile(r"/tickets$"))
     page.get_by_test_id("switch-lang").click()
     page.wait_for_url(re.compile(r"lang=en"))
@@ -97,7 +91,7 @@ def test_anonymous_visitors_are_sent_to_login(page, live):
 
 def test_refused_move_then_language_switch_keeps_the_page(page, live):
     base, _ = live
-    _login(page, base, "agent")
+    sign_in(page, base, "agent")
     page.goto(f"{base}/tickets/new?serial=SN-IVF-002")
     page.get_by_label("故障描述").fill("门封条老化")
     page.get_by_role("button", name="提交工单").click()
@@ -115,7 +109,7 @@ def test_refused_move_then_language_switch_keeps_the_page(page, live):
 
 def test_language_switch_keeps_the_list_filters(page, live):
     base, _ = live
-    _login(page, base, "manager")
+    sign_in(page, base, "manager")
     page.goto(f"{base}/tickets?status=new&open_only=1&lang=zh")
     page.get_by_test_id("switch-lang").click()
     page.wait_for_url(re.compile(r"lang=en"))
@@ -134,7 +128,7 @@ def test_sla_panel_and_settings_on_a_phone(browser, live):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{page.url} scrolls sideways on a phone: {width}px"
 
-    _login(page, base, "agent")
+    sign_in(page, base, "agent")
     page.wait_for_url(re.compile(r"/tickets$"))
     assert page.get_by_role("link", name="SLA 设置").count() == 0  # managers only
     page.goto(f"{base}/tickets/new?serial=SN-IVF-001")
@@ -158,7 +152,7 @@ def test_sla_panel_and_settings_on_a_phone(browser, live):
     no_sideways_scroll()
 
     page.get_by_role("button", name="退出").click()
-    _login(page, base, "manager")
+    sign_in(page, base, "manager")
     page.wait_for_url(re.compile(r"/tickets$"))
     page.get_by_role("link", name="SLA 设置").click()
     page.wait_for_url(re.compile(r"/admin/sla$"))

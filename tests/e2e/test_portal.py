@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from tests.world import PASSWORD
+from tests.e2e.browser import sign_in
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -25,10 +25,7 @@ def _png(width: int = 4, height: int = 3) -> bytes:
 
 
 def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, base, username)
     page.wait_for_url(re.compile(r"/(devices|tickets)$"))
 
 

@@ -20,8 +20,9 @@ from incucare.domain.model import Channel, Role, TicketStatus
 from incucare.services import tickets
 from incucare.services.context import Actor
 from incucare.web.app import create_app
+from tests.e2e.browser import sign_in
 from tests.e2e.conftest import LiveServer, _free_port
-from tests.world import PASSWORD, World, build_world
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -93,10 +94,7 @@ def test_a_customer_rates_the_service_on_a_phone(browser, server) -> None:  # ty
     staff = browser.new_context(locale="zh-CN")
     page = staff.new_page()
     try:
-        page.goto(f"{base}/login")
-        page.get_by_label("用户名").fill("manager")
-        page.get_by_label("密码").fill(PASSWORD)
-        page.get_by_role("button", name="登录").click()
+        sign_in(page, base, "manager")
         page.wait_for_url(re.compile(r"/(devices|tickets)"))
         page.goto(f"{base}/tickets/{ticket_id}")
         result = page.get_by_test_id("survey-result").inner_text()

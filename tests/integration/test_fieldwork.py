@@ -37,8 +37,7 @@ from incucare.domain.model import Role
 from incucare.domain.travel import GeoPoint, great_circle_km
 from incucare.services import fieldwork as svc
 from incucare.services.context import Actor
-from tests.network import add_field_engineer, login_as
-from tests.world import PASSWORD
+from tests.network import add_field_engineer, login_as, login_page
 
 SENSOR, GAS = "IR-CO2-01", "CAL-GAS-5"
 
@@ -222,7 +221,7 @@ def test_done_when_wuhan_ticket_from_ranking_to_resolved(client, login, network,
     done = client.get("/api/v1/my/jobs", headers=wang).json()["items"]
     assert [(j["kind"], j["report_id"]) for j in done] == [("done", report["id"])]
 
-    _page_login(client, "customer")  # the customer sees the report and the signature on the ticket page
+    login_page(client, "customer")  # the customer sees the report and the signature on the ticket page
     page = client.get(f"/tickets/{ticket_id}")
     assert page.status_code == 200 and 'data-testid="work-reports"' in page.text and "GM70-0042" in page.text
     image = client.get(f"/tickets/{ticket_id}/work-reports/{report['id']}/signature.png")
@@ -368,20 +367,9 @@ def test_needs_hq_escalates_with_the_reason(client, login, network, clock, sessi
 # ---------------------------------------------------------------- the pages, without a browser
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html).group(1)
-
-
-def _page_login(client, username: str) -> str:
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert r.status_code == 200, r.text
-    return _csrf(r.text)
-
-
 def test_candidates_panel_and_dispatch_from_the_ticket_page(client, login, network):
     ticket_id = _tier2_ticket(client, login)
-    csrf = _page_login(client, "dispatcher")
+    csrf = login_page(client, "dispatcher")
     page = client.get(f"/tickets/{ticket_id}")
     assert page.status_code == 200 and 'data-testid="candidates-panel"' in page.text
     rows = re.findall(r'data-testid="candidate" data-engineer="(\d+)"', page.text)
@@ -397,7 +385,7 @@ def test_candidates_panel_and_dispatch_from_the_ticket_page(client, login, netwo
 
 def test_agents_see_no_candidates_and_no_job_pages(client, login, network):
     ticket_id = _tier2_ticket(client, login)
-    _page_login(client, "agent")
+    login_page(client, "agent")
     assert 'data-testid="candidates-panel"' not in client.get(f"/tickets/{ticket_id}").text
     assert client.get("/my/jobs").status_code == 404
 
@@ -406,7 +394,7 @@ def test_phone_pages_without_javascript(client, login, network, clock, session_f
     ticket_id = _tier2_ticket(client, login)
     offer = client.post(f"/api/v1/tickets/{ticket_id}/dispatch", headers=login("dispatcher"),
                         json={"engineer_id": network["wang"]}).json()
-    csrf = _page_login(client, "wang")
+    csrf = login_page(client, "wang")
     jobs = client.get("/my/jobs")
     assert 'href="/my/jobs" data-nav="my-jobs"' in jobs.text and "待接单" in jobs.text
     r = client.post(f"/my/offers/{offer['id']}/accept", data={"csrf": csrf})

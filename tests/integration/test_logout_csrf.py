@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import re
 
-from tests.world import PASSWORD
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html).group(1)
-
-
-def _login(client, username: str) -> str:
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert r.status_code == 200, r.text
-    return r.text
+from tests.network import csrf_of, login_landing
 
 
 def test_the_logout_form_carries_the_token_and_a_forged_logout_is_refused(client):
-    html = _login(client, "agent")
+    html = login_landing(client, "agent")
     form = re.search(r'<form method="post" action="/logout".*?</form>', html, re.S).group(0)
-    token = _csrf(html)
+    token = csrf_of(html)
     assert f'name="csrf" value="{token}"' in form
 
     for data in ({}, {"csrf": "forged"}):

@@ -8,9 +8,7 @@ Waiting is bounded polling for the broker's I/O, never a timer.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -20,17 +18,7 @@ from paho.mqtt.properties import Properties
 
 from incucare.adapters.mqtt import buffered_client
 from incucare.adapters.mqtt.buffered_client import BufferedClient
-
-DEADLINE_S = 20.0
-
-
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    end = time.monotonic() + DEADLINE_S
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)  # waiting for the broker's deliveries (I/O), not a timer
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.polling import DEADLINE_S, wait_for
 
 
 class Receiver:

@@ -7,9 +7,7 @@ waiting is polling the database for the subscriber's I/O, with a deadline.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -23,19 +21,8 @@ from incucare.config import Settings
 from incucare.domain.telemetry import Reading
 from incucare.services import alarms
 from tests.conftest import FakeClock
+from tests.polling import wait_for
 from tests.world import World
-
-DEADLINE_S = 20.0
-
-
-def wait_for(predicate: Callable[[], object], what: str) -> object:
-    end = time.monotonic() + DEADLINE_S
-    while time.monotonic() < end:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)  # polling the database for the subscriber's I/O, not a timer
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_ivf_co2_drop_over_mqtt_opens_a_critical_ticket_with_the_co2_chart(

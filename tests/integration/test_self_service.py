@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from incucare.adapters.db.tables import Ticket, TicketAttachment, TicketEvent
 from incucare.adapters.kb.articles import load_articles
 from incucare.services.attachments import MAX_BYTES
-from tests.world import PASSWORD
+from tests.network import login_page
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF\x00" + bytes(range(100))
@@ -184,19 +184,8 @@ def test_oversize_file_is_413_and_nothing_is_stored(client, login, session_facto
 # ---------------------------------------------------------------- pages: the portal form
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf(?:-token)?" (?:value|content)="([^"]+)"', html).group(1)
-
-
-def _login_page(client, username: str) -> str:
-    page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)})
-    assert r.status_code == 200, r.text
-    return _csrf(r.text)
-
-
 def test_portal_form_lists_the_customers_own_devices_with_model_and_site(client, world):
-    _login_page(client, "customer")
+    login_page(client, "customer")
     r = client.get("/tickets/new")
     assert r.status_code == 200 and 'data-testid="portal-form"' in r.text
     assert 'enctype="multipart/form-data"' in r.text and 'accept="image/*"' in r.text
@@ -219,7 +208,7 @@ def _browser_multipart(fields: list[tuple[str, str]], files: list[tuple[str, str
 
 
 def test_portal_this_fixed_it_with_a_photo_opens_a_resolved_ticket(client, world, session_factory):
-    csrf = _login_page(client, "customer")
+    csrf = login_page(client, "customer")
     body, content_type = _browser_multipart(
         [("csrf", csrf), ("device_serial", "SN-IVF-002"), ("description", "开门后CO2报警"), ("channel", "portal"),
          ("opened_articles", "kb-001"), ("fixed_article", "kb-001")],
@@ -242,7 +231,7 @@ def test_portal_this_fixed_it_with_a_photo_opens_a_resolved_ticket(client, world
 
 
 def test_portal_still_need_help_logs_the_articles_the_customer_opened(client, world, session_factory):
-    csrf = _login_page(client, "customer")
+    csrf = login_page(client, "customer")
     r = client.post("/tickets/new", data={"csrf": csrf, "device_serial": "", "serial_typed": "SN-IVF-001",
                                           "description": "开门后CO2报警", "opened_articles": ["kb-001", "kb-022"]})
     assert r.status_code == 200 and re.search(r"/tickets/\d+$", str(r.url))
@@ -259,7 +248,7 @@ def test_portal_still_need_help_logs_the_articles_the_customer_opened(client, wo
 
 
 def test_portal_errors_keep_the_input_and_store_nothing(client, world, session_factory):
-    csrf = _login_page(client, "customer")
+    csrf = login_page(client, "customer")
     r = client.post("/tickets/new", data={"csrf": csrf, "device_serial": "", "description": "开门后CO2报警"})
     assert r.status_code == 422 and "请选择设备或输入序列号" in r.text and "开门后CO2报警" in r.text
     r = client.post("/tickets/new", data={"csrf": csrf, "device_serial": "SN-IVF-002", "description": "门封条脱落"},
@@ -273,7 +262,7 @@ def test_portal_errors_keep_the_input_and_store_nothing(client, world, session_f
 
 
 def test_portal_without_javascript_previews_the_articles_first(client, world, session_factory):
-    csrf = _login_page(client, "customer")
+    csrf = login_page(client, "customer")
     r = client.post("/tickets/new", data={"csrf": csrf, "device_serial": "SN-IVF-002", "description": "开门后CO2报警",
                                           "action": "preview"})
     assert r.status_code == 200 and 'data-testid="deflection"' in r.text
@@ -282,7 +271,7 @@ def test_portal_without_javascript_previews_the_articles_first(client, world, se
 
 
 def test_suggest_fragment_and_article_page(client, world):
-    _login_page(client, "customer")
+    login_page(client, "customer")
     r = client.get("/kb/suggest", params={"q": "CO2 浓度过冲,偏高报警"})
     assert r.status_code == 200 and "<html" not in r.text and 'data-testid="deflection"' in r.text
     ids = re.findall(r'name="fixed_article" value="(kb-\d+)"', r.text)
@@ -301,7 +290,7 @@ def test_suggest_fragment_and_article_page(client, world):
 
 def test_agent_sees_suggested_articles_triage_line_and_the_escalation_button(client, world, login):
     t = _open(client, login("customer"), "CO2 浓度过冲,偏高报警")
-    csrf = _login_page(client, "agent")
+    csrf = login_page(client, "agent")
     r = client.get(f"/tickets/{t['id']}")
     assert r.status_code == 200 and 'data-testid="kb-panel"' in r.text and 'href="/kb/kb-003"' in r.text
     assert re.search(r"系统判定:建议 二级 · 区域工程师上门 · 置信度 \d{1,3}%", r.text)
@@ -315,7 +304,7 @@ def test_agent_sees_suggested_articles_triage_line_and_the_escalation_button(cli
 
 def test_customer_answers_did_this_fix_it_on_the_ticket_page(client, world, login):
     t = _open(client, login("customer"))
-    csrf = _login_page(client, "customer")
+    csrf = login_page(client, "customer")
     r = client.get(f"/tickets/{t['id']}")
     assert 'data-testid="self-help"' in r.text and 'data-testid="kb-panel"' not in r.text
     assert 'data-testid="triage-evidence"' not in r.text
@@ -336,7 +325,7 @@ def test_customer_answers_did_this_fix_it_on_the_ticket_page(client, world, logi
 
 def test_photos_on_the_ticket_page_later_with_scope(client, world, login, session_factory):
     t = _open(client, login("customer"))
-    csrf = _login_page(client, "customer")
+    csrf = login_page(client, "customer")
     r = client.post(f"/tickets/{t['id']}/attachments", data={"csrf": csrf},
                     files=[("photos", ("门封.png", PNG, "image/png"))])
     assert r.status_code == 200 and "附件已上传" in r.text and "门封.png" in r.text
@@ -347,7 +336,7 @@ def test_photos_on_the_ticket_page_later_with_scope(client, world, login, sessio
     assert "请选择至少一张照片" in none.text
     aid = re.search(r'/attachments/(\d+)"', r.text).group(1)
     client.cookies.clear()  # drop the session (a logout post needs the page's CSRF token)
-    _login_page(client, "gmpuser")
+    login_page(client, "gmpuser")
     assert client.get(f"/tickets/{t['id']}/attachments/{aid}").status_code == 404
     assert client.post(f"/tickets/{t['id']}/attachments", data={"csrf": "x"}).status_code in (200, 404)
 
@@ -366,7 +355,7 @@ def test_timeline_shows_intake_events_with_their_channel(client, world, login, k
             s.add(TicketEvent(ticket_id=t["id"], at=client.app.state.clock(), actor_id=None, actor_name="mail-in",
                         kind="customer_message", old_value=None, new_value="email", note="还是报警"))
             s.commit()
-    _login_page(client, "agent")
+    login_page(client, "agent")
     page = client.get(f"/tickets/{t['id']}").text
     testid = "ev-report-joined" if kind == "report_joined" else "ev-customer-message"
     assert f'data-testid="{testid}">{"电话" if kind == "report_joined" else "邮件"}<' in page

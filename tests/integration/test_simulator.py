@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -35,19 +34,11 @@ from incucare.domain.fleet_sim import DeviceProfile, FleetSimulator, fleet_profi
 from incucare.domain.telemetry import parse_payload
 from incucare.services import demo_fleet, telemetry_ingest
 from incucare.services.telemetry_ingest import ingest
+from tests.polling import wait_for
 from tests.world import World, build_world
 
-DEADLINE_S = 20.0
 START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 Beijing, a Tuesday
 
-
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    end = time.monotonic() + DEADLINE_S
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)  # polling for the broker's and subscriber's I/O, not a timer
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Collector:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -28,18 +27,8 @@ from incucare.adapters.db.tables import Device
 from incucare.adapters.db.tables_telemetry import DeviceTwin, TelemetryDeadLetter, TelemetryReading
 from incucare.adapters.mqtt.subscriber import IngestSubscriber, serial_from_topic, topic_for
 from incucare.services.telemetry_ingest import InboundTelemetry, ingest, transport_status
+from tests.polling import DEADLINE_S, wait_for
 from tests.world import World, build_world
-
-DEADLINE_S = 15.0
-
-
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    end = time.monotonic() + DEADLINE_S
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)  # polling the database for the subscriber's I/O, not a timer
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
